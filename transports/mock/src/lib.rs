@@ -1,0 +1,4 @@
+#![doc = "Test kit for amplitude-core."]
+
+#[cfg(feature = "server")]
+pub mod server;

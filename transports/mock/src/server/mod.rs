@@ -1,0 +1,1 @@
+//! Local Amplitude-compatible server (in progress).
