@@ -40,8 +40,12 @@ impl fmt::Display for EncodeError {
         match self {
             EncodeError::BufferFull => f.write_str("event does not fit in the buffer"),
             EncodeError::NonFiniteFloat => f.write_str("typed value contains NaN or infinity"),
-            EncodeError::NonStringKey => f.write_str("typed value has a map key that is not a string"),
-            EncodeError::NumberOutOfRange => f.write_str("typed value has an integer outside 64 bits"),
+            EncodeError::NonStringKey => {
+                f.write_str("typed value has a map key that is not a string")
+            }
+            EncodeError::NumberOutOfRange => {
+                f.write_str("typed value has an integer outside 64 bits")
+            }
             EncodeError::Serialize => f.write_str("typed value failed to serialize"),
             EncodeError::Limits(e) => write!(f, "typed value: {e}"),
             EncodeError::NotAnObject => f.write_str("event_properties is not a JSON object"),
@@ -148,7 +152,12 @@ fn write_value(w: &mut JsonWriter<'_>, v: &Value<'_>) -> Result<(), EncodeError>
 }
 
 /// Write the entries of `target` as object members; returns whether any was written.
-fn write_members(w: &mut JsonWriter<'_>, props: &[crate::event::Prop<'_>], target: Target, mut first: bool) -> Result<bool, EncodeError> {
+fn write_members(
+    w: &mut JsonWriter<'_>,
+    props: &[crate::event::Prop<'_>],
+    target: Target,
+    mut first: bool,
+) -> Result<bool, EncodeError> {
     let mut any = false;
     for p in props.iter().filter(|p| p.target == target) {
         if !first {
@@ -163,9 +172,18 @@ fn write_members(w: &mut JsonWriter<'_>, props: &[crate::event::Prop<'_>], targe
 }
 
 /// `user_properties` / `group_properties`: plain members, or one object per operation.
-fn write_op_object(w: &mut JsonWriter<'_>, props: &[crate::event::Prop<'_>], key: &str, target: fn(UserOp) -> Target) -> Result<(), EncodeError> {
+fn write_op_object(
+    w: &mut JsonWriter<'_>,
+    props: &[crate::event::Prop<'_>],
+    key: &str,
+    target: fn(UserOp) -> Target,
+) -> Result<(), EncodeError> {
     let has = |t: Target| props.iter().any(|p| p.target == t);
-    if !UserOp::OPS.iter().chain([UserOp::Plain].iter()).any(|&op| has(target(op))) {
+    if !UserOp::OPS
+        .iter()
+        .chain([UserOp::Plain].iter())
+        .any(|&op| has(target(op)))
+    {
         return Ok(());
     }
     w.key(key)?;
@@ -211,7 +229,11 @@ fn write_op_object(w: &mut JsonWriter<'_>, props: &[crate::event::Prop<'_>], key
 /// assert!(json.starts_with(r#"{"event_type":"Login","user_id":"user-1234","time":1,"insert_id":"abc","library":"amplitude-rust/"#));
 /// # Ok::<(), amplitude_core::encode::EncodeError>(())
 /// ```
-pub fn encode_event<const N: usize>(event: &Event<'_, N>, rng: &mut Rng, w: &mut JsonWriter<'_>) -> Result<Encoded, EncodeError> {
+pub fn encode_event<const N: usize>(
+    event: &Event<'_, N>,
+    rng: &mut Rng,
+    w: &mut JsonWriter<'_>,
+) -> Result<Encoded, EncodeError> {
     let start = w.len();
     w.raw(b"{")?;
     w.key_first("event_type")?;
@@ -237,7 +259,11 @@ pub fn encode_event<const N: usize>(event: &Event<'_, N>, rng: &mut Rng, w: &mut
             w.raw(b"\"")?;
         }
     }
-    for (key, v) in [("session_id", event.session_id), ("event_id", event.event_id), ("quantity", event.quantity)] {
+    for (key, v) in [
+        ("session_id", event.session_id),
+        ("event_id", event.event_id),
+        ("quantity", event.quantity),
+    ] {
         if let Some(v) = v {
             w.key(key)?;
             w.i64(v)?;
@@ -276,7 +302,10 @@ pub fn encode_event<const N: usize>(event: &Event<'_, N>, rng: &mut Rng, w: &mut
             if written.first() != Some(&b'{') || written.last() != Some(&b'}') {
                 return Err(EncodeError::NotAnObject);
             }
-            first = written.len() == 2 || written[1..written.len() - 1].iter().all(|b| b.is_ascii_whitespace());
+            first = written.len() == 2
+                || written[1..written.len() - 1]
+                    .iter()
+                    .all(|b| b.is_ascii_whitespace());
             w.truncate(w.len() - 1);
         } else {
             w.raw(b"{")?;
@@ -294,21 +323,41 @@ pub fn encode_event<const N: usize>(event: &Event<'_, N>, rng: &mut Rng, w: &mut
     write_op_object(w, props, "group_properties", Target::GroupProperty)?;
     if let Some(p) = event.plan {
         w.key("plan")?;
-        write_str_object(w, &[("branch", p.branch), ("source", p.source), ("version", p.version), ("versionId", p.version_id)])?;
+        write_str_object(
+            w,
+            &[
+                ("branch", p.branch),
+                ("source", p.source),
+                ("version", p.version),
+                ("versionId", p.version_id),
+            ],
+        )?;
     }
     if let Some(m) = event.ingestion_metadata {
         w.key("ingestion_metadata")?;
-        write_str_object(w, &[("source_name", m.source_name), ("source_version", m.source_version)])?;
+        write_str_object(
+            w,
+            &[
+                ("source_name", m.source_name),
+                ("source_version", m.source_version),
+            ],
+        )?;
     }
     if let Some(s) = event.skip_user_properties_sync {
         w.key("$skip_user_properties_sync")?;
         w.bool(s)?;
     }
     w.raw(b"}")?;
-    Ok(Encoded { len: w.len() - start, has_time: event.time.is_some() })
+    Ok(Encoded {
+        len: w.len() - start,
+        has_time: event.time.is_some(),
+    })
 }
 
-fn write_str_object(w: &mut JsonWriter<'_>, fields: &[(&str, Option<&str>)]) -> Result<(), EncodeError> {
+fn write_str_object(
+    w: &mut JsonWriter<'_>,
+    fields: &[(&str, Option<&str>)],
+) -> Result<(), EncodeError> {
     w.raw(b"{")?;
     let mut first = true;
     for (k, v) in fields {

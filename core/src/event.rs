@@ -484,7 +484,10 @@ impl<'a, const N: usize> Event<'a, N> {
 
     /// Look up the first entry of `target` with `key`.
     pub fn get(&self, target: Target, key: &str) -> Option<&Value<'a>> {
-        self.props.iter().find(|p| p.target == target && p.key == key).map(|p| &p.value)
+        self.props
+            .iter()
+            .find(|p| p.target == target && p.key == key)
+            .map(|p| &p.value)
     }
 
     /// All property entries, in the order they were added.

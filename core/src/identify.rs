@@ -6,12 +6,17 @@ use crate::value::Value;
 
 /// Add an operation entry unless the property already has one (first operation on a
 /// property wins) or `$clearAll` was set (then nothing else is sent, as the official SDKs do).
-fn add_op<'a, const N: usize>(event: &mut Event<'a, N>, target: fn(UserOp) -> Target, op: UserOp, key: &'a str, value: Value<'a>) {
+fn add_op<'a, const N: usize>(
+    event: &mut Event<'a, N>,
+    target: fn(UserOp) -> Target,
+    op: UserOp,
+    key: &'a str,
+    value: Value<'a>,
+) {
     let ops = || UserOp::OPS.iter().map(|&o| target(o));
-    let taken = event
-        .properties()
-        .iter()
-        .any(|p| ops().any(|t| t == p.target) && (p.key == key || p.target == target(UserOp::ClearAll)));
+    let taken = event.properties().iter().any(|p| {
+        ops().any(|t| t == p.target) && (p.key == key || p.target == target(UserOp::ClearAll))
+    });
     if !taken {
         event.push(target(op), key, value);
     }
@@ -115,7 +120,9 @@ impl<'a, const N: usize> Default for Identify<'a, N> {
 impl<'a, const N: usize> Identify<'a, N> {
     /// An empty identify.
     pub const fn new() -> Self {
-        Self { event: Event::new("$identify") }
+        Self {
+            event: Event::new("$identify"),
+        }
     }
 
     fn op(mut self, op: UserOp, key: &'a str, value: Value<'a>) -> Self {
@@ -144,7 +151,9 @@ pub struct GroupIdentify<'a, const N: usize = DEFAULT_PROPERTIES> {
 impl<'a, const N: usize> GroupIdentify<'a, N> {
     /// A group identify for `group_type` = `group_name`.
     pub fn new(group_type: &'a str, group_name: &'a str) -> Self {
-        Self { event: Event::new("$groupidentify").group(group_type, group_name) }
+        Self {
+            event: Event::new("$groupidentify").group(group_type, group_name),
+        }
     }
 
     fn op(mut self, op: UserOp, key: &'a str, value: Value<'a>) -> Self {
@@ -188,7 +197,11 @@ pub struct Revenue<'a, const N: usize = DEFAULT_PROPERTIES> {
 impl<'a, const N: usize> Revenue<'a, N> {
     /// Revenue at `price` per unit (negative for refunds), quantity 1.
     pub fn new(price: f64) -> Self {
-        Self { event: Event::new("revenue_amount"), price, quantity: 1 }
+        Self {
+            event: Event::new("revenue_amount"),
+            price,
+            quantity: 1,
+        }
     }
 
     /// `$productId`
@@ -208,22 +221,26 @@ impl<'a, const N: usize> Revenue<'a, N> {
     /// `$revenueType`
     #[must_use]
     pub fn revenue_type(mut self, kind: &'a str) -> Self {
-        self.event.push(Target::Event, "$revenueType", Value::Str(kind));
+        self.event
+            .push(Target::Event, "$revenueType", Value::Str(kind));
         self
     }
 
     /// `$currency` (ISO-4217, upper case)
     #[must_use]
     pub fn currency(mut self, code: &'a str) -> Self {
-        self.event.push(Target::Event, "$currency", Value::Str(code));
+        self.event
+            .push(Target::Event, "$currency", Value::Str(code));
         self
     }
 
     /// `$receipt` and `$receiptSig`
     #[must_use]
     pub fn receipt(mut self, receipt: &'a str, signature: &'a str) -> Self {
-        self.event.push(Target::Event, "$receipt", Value::Str(receipt));
-        self.event.push(Target::Event, "$receiptSig", Value::Str(signature));
+        self.event
+            .push(Target::Event, "$receipt", Value::Str(receipt));
+        self.event
+            .push(Target::Event, "$receiptSig", Value::Str(signature));
         self
     }
 
@@ -250,9 +267,15 @@ impl<'a, const N: usize> Revenue<'a, N> {
 
     /// The event to log: adds `$price`, `$quantity` and `$revenue` (= price × quantity).
     pub fn into_event(mut self) -> Event<'a, N> {
-        self.event.push(Target::Event, "$price", Value::Float(self.price));
-        self.event.push(Target::Event, "$quantity", Value::Int(self.quantity));
-        self.event.push(Target::Event, "$revenue", Value::Float(self.price * self.quantity as f64));
+        self.event
+            .push(Target::Event, "$price", Value::Float(self.price));
+        self.event
+            .push(Target::Event, "$quantity", Value::Int(self.quantity));
+        self.event.push(
+            Target::Event,
+            "$revenue",
+            Value::Float(self.price * self.quantity as f64),
+        );
         self.event
     }
 }

@@ -117,7 +117,14 @@ impl<'b> JsonWriter<'b> {
             }
             self.raw(&bytes[start..i])?;
             if esc == b'u' {
-                self.raw(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]])?;
+                self.raw(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 15) as usize],
+                ])?;
             } else {
                 self.raw(&[b'\\', esc])?;
             }
@@ -201,8 +208,12 @@ impl fmt::Display for JsonError {
         match self {
             JsonError::Syntax { at } => write!(f, "invalid JSON at byte {at}"),
             JsonError::TooDeep => write!(f, "JSON nests deeper than {MAX_DEPTH} levels"),
-            JsonError::StringTooLong => write!(f, "JSON string longer than {MAX_STRING_CHARS} characters"),
-            JsonError::TooManyKeys => write!(f, "JSON object with more than {MAX_OBJECT_KEYS} keys"),
+            JsonError::StringTooLong => {
+                write!(f, "JSON string longer than {MAX_STRING_CHARS} characters")
+            }
+            JsonError::TooManyKeys => {
+                write!(f, "JSON object with more than {MAX_OBJECT_KEYS} keys")
+            }
         }
     }
 }
@@ -362,11 +373,17 @@ impl Scanner<'_> {
         self.i += 1;
         let mut chars = 0usize;
         loop {
-            let Some(b) = self.peek() else { return Err(self.err()) };
+            let Some(b) = self.peek() else {
+                return Err(self.err());
+            };
             match b {
                 b'"' => {
                     self.i += 1;
-                    return if chars > MAX_STRING_CHARS { Err(JsonError::StringTooLong) } else { Ok(()) };
+                    return if chars > MAX_STRING_CHARS {
+                        Err(JsonError::StringTooLong)
+                    } else {
+                        Ok(())
+                    };
                 }
                 b'\\' => {
                     self.i += 1;
@@ -490,12 +507,38 @@ mod tests {
     #[test]
     fn validator_rejects_what_json_rejects() {
         for bad in [
-            &b""[..], b"01", b"1.", b".5", b"-", b"1e", b"tru", b"[1 2]", b"{\"a\" 1}", b"{a:1}",
-            b"\"\x01\"", b"\"\\x\"", b"\"\\ud800\"", b"\"\\udc00\"", b"\"\xff\"", b"{} {}", b"[", b"\"abc",
+            &b""[..],
+            b"01",
+            b"1.",
+            b".5",
+            b"-",
+            b"1e",
+            b"tru",
+            b"[1 2]",
+            b"{\"a\" 1}",
+            b"{a:1}",
+            b"\"\x01\"",
+            b"\"\\x\"",
+            b"\"\\ud800\"",
+            b"\"\\udc00\"",
+            b"\"\xff\"",
+            b"{} {}",
+            b"[",
+            b"\"abc",
         ] {
-            assert!(validate_json(bad).is_err(), "{:?}", core::str::from_utf8(bad));
+            assert!(
+                validate_json(bad).is_err(),
+                "{:?}",
+                core::str::from_utf8(bad)
+            );
         }
-        for good in [&b" 0 "[..], b"-0.0e+5", b"\"\\ud83d\\ude00\"", b"[[],{}]", b"{\"\":null}"] {
+        for good in [
+            &b" 0 "[..],
+            b"-0.0e+5",
+            b"\"\\ud83d\\ude00\"",
+            b"[[],{}]",
+            b"{\"\":null}",
+        ] {
             assert_eq!(validate_json(good), Ok(()));
         }
     }

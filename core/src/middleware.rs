@@ -86,17 +86,30 @@ impl<const N: usize> Chain<N> for () {
     }
 }
 
-fn step<'p, 'a, const N: usize, M: Middleware<N>>(chain: &mut [M], payload: &mut Payload<'p, 'a, N>, reached: &mut bool) {
+fn step<'p, 'a, const N: usize, M: Middleware<N>>(
+    chain: &mut [M],
+    payload: &mut Payload<'p, 'a, N>,
+    reached: &mut bool,
+) {
     match chain.split_first_mut() {
         None => *reached = true,
         Some((first, rest)) => {
             let mut continue_with = |p: &mut Payload<'p, 'a, N>| step(rest, p, reached);
-            first.run(payload, Next { rest: &mut continue_with });
+            first.run(
+                payload,
+                Next {
+                    rest: &mut continue_with,
+                },
+            );
         }
     }
 }
 
 /// Run `chain` over `event`; `true` when it was passed all the way through.
-pub fn run_chain<'a, const N: usize, M: Middleware<N>>(chain: &mut [M], event: &mut Event<'a, N>, extra: Option<&dyn Any>) -> bool {
+pub fn run_chain<'a, const N: usize, M: Middleware<N>>(
+    chain: &mut [M],
+    event: &mut Event<'a, N>,
+    extra: Option<&dyn Any>,
+) -> bool {
     chain.run_all(event, extra)
 }

@@ -46,6 +46,9 @@ pub struct Meta {
     pub split_cap: u16,
     /// Whether the event carries its own `time`.
     pub has_time: bool,
+    /// It was in a request already (retried, split or resent): send it without waiting
+    /// for the batch size or interval.
+    pub resend: bool,
     /// Queued or in flight.
     pub state: State,
 }
@@ -62,13 +65,18 @@ impl Meta {
             attempts: 0,
             split_cap: u16::MAX,
             has_time,
+            resend: false,
             state: State::Queued,
         }
     }
 
     /// The key that orders this record against others: the device, else the user.
     pub fn order_key(&self) -> u32 {
-        if self.device_key != 0 { self.device_key } else { self.user_key }
+        if self.device_key != 0 {
+            self.device_key
+        } else {
+            self.user_key
+        }
     }
 }
 
@@ -102,7 +110,11 @@ pub trait Batcher {
     /// the free space). On [`EncodeError::BufferFull`] the store may compact and call
     /// `write` again; if it still fails it returns [`PushError::Full`] (or
     /// [`PushError::TooLarge`] when the store was empty of everything else).
-    fn push(&mut self, meta: Meta, write: &mut dyn FnMut(&mut JsonWriter<'_>) -> Result<(), EncodeError>) -> Result<(), PushError>;
+    fn push(
+        &mut self,
+        meta: Meta,
+        write: &mut dyn FnMut(&mut JsonWriter<'_>) -> Result<(), EncodeError>,
+    ) -> Result<(), PushError>;
     /// Metadata of the record at `pos`.
     fn meta(&self, pos: usize) -> &Meta;
     /// Mutable metadata of the record at `pos`.
@@ -111,7 +123,11 @@ pub trait Batcher {
     fn bytes(&self, pos: usize) -> &[u8];
     /// Remove every record for which `remove` returns `true`, calling `removed` with each
     /// one's metadata and bytes first. Keeps the order of the others.
-    fn remove_where(&mut self, remove: &mut dyn FnMut(&Meta) -> bool, removed: &mut dyn FnMut(&Meta, &[u8]));
+    fn remove_where(
+        &mut self,
+        remove: &mut dyn FnMut(&Meta) -> bool,
+        removed: &mut dyn FnMut(&Meta, &[u8]),
+    );
 }
 
 /// One record slot of a [`RamQueue`]: metadata plus the record's place in the arena.
@@ -134,6 +150,7 @@ impl Slot {
             attempts: 0,
             split_cap: 0,
             has_time: false,
+            resend: false,
             state: State::Queued,
         },
         off: 0,
@@ -167,7 +184,13 @@ pub struct RamQueue<B, S> {
 impl<B: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[Slot]> + AsMut<[Slot]>> RamQueue<B, S> {
     /// A queue over `arena` bytes and `slots` records.
     pub fn new(arena: B, slots: S) -> Self {
-        Self { arena, slots, len: 0, head: 0, used: 0 }
+        Self {
+            arena,
+            slots,
+            len: 0,
+            head: 0,
+            used: 0,
+        }
     }
 
     /// Move live records down so that all free space is at the end.
@@ -200,9 +223,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[Slot]> + AsMut<[Slot]>> Batcher for
         (self.slots.as_ref().len(), self.arena.as_ref().len())
     }
 
-    fn push(&mut self, meta: Meta, write: &mut dyn FnMut(&mut JsonWriter<'_>) -> Result<(), EncodeError>) -> Result<(), PushError> {
+    fn push(
+        &mut self,
+        meta: Meta,
+        write: &mut dyn FnMut(&mut JsonWriter<'_>) -> Result<(), EncodeError>,
+    ) -> Result<(), PushError> {
         if self.len >= self.slots.as_ref().len() {
-            return Err(if self.slots.as_ref().is_empty() { PushError::TooLarge } else { PushError::Full });
+            return Err(if self.slots.as_ref().is_empty() {
+                PushError::TooLarge
+            } else {
+                PushError::Full
+            });
         }
         let mut compacted = false;
         loop {
@@ -211,7 +242,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[Slot]> + AsMut<[Slot]>> Batcher for
             match write(&mut w) {
                 Ok(()) => {
                     let len = w.len();
-                    self.slots.as_mut()[self.len] = Slot { meta, off: start as u32, len: len as u32 };
+                    self.slots.as_mut()[self.len] = Slot {
+                        meta,
+                        off: start as u32,
+                        len: len as u32,
+                    };
                     self.len += 1;
                     self.head += len;
                     self.used += len;
@@ -222,7 +257,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[Slot]> + AsMut<[Slot]>> Batcher for
                     compacted = true;
                 }
                 Err(EncodeError::BufferFull) => {
-                    return Err(if self.len == 0 { PushError::TooLarge } else { PushError::Full });
+                    return Err(if self.len == 0 {
+                        PushError::TooLarge
+                    } else {
+                        PushError::Full
+                    });
                 }
                 Err(e) => return Err(PushError::Encode(e)),
             }
@@ -242,7 +281,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, S: AsRef<[Slot]> + AsMut<[Slot]>> Batcher for
         &self.arena.as_ref()[s.off as usize..(s.off + s.len) as usize]
     }
 
-    fn remove_where(&mut self, remove: &mut dyn FnMut(&Meta) -> bool, removed: &mut dyn FnMut(&Meta, &[u8])) {
+    fn remove_where(
+        &mut self,
+        remove: &mut dyn FnMut(&Meta) -> bool,
+        removed: &mut dyn FnMut(&Meta, &[u8]),
+    ) {
         let arena = self.arena.as_ref();
         let slots = &mut self.slots.as_mut()[..self.len];
         let mut keep = 0usize;
@@ -288,10 +331,15 @@ mod tests {
         push(&mut q, 1, b"bbbbbbbbbb").unwrap();
         push(&mut q, 2, b"cccccccccc").unwrap();
         assert_eq!(push(&mut q, 3, b"dddddddddd"), Err(PushError::Full));
-        q.remove_where(&mut |m| m.id == EventId(1), &mut |_, b| assert_eq!(b, b"bbbbbbbbbb"));
+        q.remove_where(&mut |m| m.id == EventId(1), &mut |_, b| {
+            assert_eq!(b, b"bbbbbbbbbb")
+        });
         push(&mut q, 3, b"dddddddddd").unwrap();
         let all: heapless::Vec<&[u8], 4> = (0..q.len()).map(|i| q.bytes(i)).collect();
-        assert_eq!(&all[..], &[&b"aaaaaaaaaa"[..], b"cccccccccc", b"dddddddddd"]);
+        assert_eq!(
+            &all[..],
+            &[&b"aaaaaaaaaa"[..], b"cccccccccc", b"dddddddddd"]
+        );
         assert_eq!(q.used_bytes(), 30);
     }
 

@@ -21,13 +21,18 @@ pub struct IndexSet {
 
 impl Default for IndexSet {
     fn default() -> Self {
-        Self { bits: [0; 32], out_of_range: false }
+        Self {
+            bits: [0; 32],
+            out_of_range: false,
+        }
     }
 }
 
 impl fmt::Debug for IndexSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries((0..2048).filter(|&i| self.contains(i))).finish()
+        f.debug_set()
+            .entries((0..2048).filter(|&i| self.contains(i)))
+            .finish()
     }
 }
 
@@ -179,7 +184,9 @@ pub struct Classified {
 /// ```
 pub fn classify(status: u16, body: &[u8]) -> Classified {
     let mut scratch = [0u8; 256];
-    let parsed = serde_json_core::from_slice_escaped::<Body>(body, &mut scratch).ok().map(|(b, _)| b);
+    let parsed = serde_json_core::from_slice_escaped::<Body>(body, &mut scratch)
+        .ok()
+        .map(|(b, _)| b);
     let body_parsed = parsed.is_some();
     let body = parsed.unwrap_or_default();
     use crate::outcome::RejectReason;
@@ -193,7 +200,11 @@ pub fn classify(status: u16, body: &[u8]) -> Classified {
         429 => Class::Throttled,
         _ => Class::Retry,
     };
-    Classified { class, body, body_parsed }
+    Classified {
+        class,
+        body,
+        body_parsed,
+    }
 }
 
 // ---- deserialization ----------------------------------------------------------------
@@ -354,7 +365,10 @@ impl<'de> Visitor<'de> for IdList<'_> {
         f.write_str("a list of ids")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(HashedId(&mut *self.0, self.1))?.is_some() {}
+        while seq
+            .next_element_seed(HashedId(&mut *self.0, self.1))?
+            .is_some()
+        {}
         Ok(())
     }
 }
@@ -399,17 +413,37 @@ impl<'de> de::Deserialize<'de> for Body {
                             map.next_value::<IgnoredAny>()?;
                             b.missing_field = true;
                         }
-                        Key::InvalidFields => map.next_value_seed(FieldIndices(&mut b.invalid_fields))?,
-                        Key::MissingFields => map.next_value_seed(FieldIndices(&mut b.missing_fields))?,
-                        Key::InvalidIdLengths => map.next_value_seed(FieldIndices(&mut b.invalid_id_lengths))?,
-                        Key::SilencedEvents => map.next_value_seed(Indices(&mut b.silenced_events))?,
-                        Key::SilencedDevices => map.next_value_seed(IdList(&mut b.silenced_devices, b"d"))?,
-                        Key::ThrottledEvents => map.next_value_seed(Indices(&mut b.throttled_events))?,
-                        Key::ThrottledDevices => map.next_value_seed(Ids(&mut b.throttled_devices, b"d"))?,
-                        Key::ThrottledUsers => map.next_value_seed(Ids(&mut b.throttled_users, b"u"))?,
-                        Key::QuotaDevices => map.next_value_seed(Ids(&mut b.quota_devices, b"d"))?,
+                        Key::InvalidFields => {
+                            map.next_value_seed(FieldIndices(&mut b.invalid_fields))?
+                        }
+                        Key::MissingFields => {
+                            map.next_value_seed(FieldIndices(&mut b.missing_fields))?
+                        }
+                        Key::InvalidIdLengths => {
+                            map.next_value_seed(FieldIndices(&mut b.invalid_id_lengths))?
+                        }
+                        Key::SilencedEvents => {
+                            map.next_value_seed(Indices(&mut b.silenced_events))?
+                        }
+                        Key::SilencedDevices => {
+                            map.next_value_seed(IdList(&mut b.silenced_devices, b"d"))?
+                        }
+                        Key::ThrottledEvents => {
+                            map.next_value_seed(Indices(&mut b.throttled_events))?
+                        }
+                        Key::ThrottledDevices => {
+                            map.next_value_seed(Ids(&mut b.throttled_devices, b"d"))?
+                        }
+                        Key::ThrottledUsers => {
+                            map.next_value_seed(Ids(&mut b.throttled_users, b"u"))?
+                        }
+                        Key::QuotaDevices => {
+                            map.next_value_seed(Ids(&mut b.quota_devices, b"d"))?
+                        }
                         Key::QuotaUsers => map.next_value_seed(Ids(&mut b.quota_users, b"u"))?,
-                        Key::ServerUploadTime => b.server_upload_time = map.next_value::<Option<u64>>()?,
+                        Key::ServerUploadTime => {
+                            b.server_upload_time = map.next_value::<Option<u64>>()?
+                        }
                         Key::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }

@@ -69,7 +69,10 @@ impl RetryPolicy for ExponentialBackoff {
             return Decision::Retry(Duration::from_ticks(t));
         }
         let shift = attempt.saturating_sub(1).min(32);
-        let ceiling = base.saturating_mul(1u64 << shift).min(self.cap.as_ticks()).max(base);
+        let ceiling = base
+            .saturating_mul(1u64 << shift)
+            .min(self.cap.as_ticks())
+            .max(base);
         let span = ceiling - base;
         let jitter = if span == 0 { 0 } else { random % (span + 1) };
         Decision::Retry(Duration::from_ticks(base + jitter))
@@ -98,7 +101,9 @@ mod tests {
         let p = ExponentialBackoff::default();
         for attempt in 1..=12 {
             for r in [0u64, 1, u64::MAX / 3, u64::MAX] {
-                let Decision::Retry(d) = p.decide(attempt, None, r) else { panic!("gave up early") };
+                let Decision::Retry(d) = p.decide(attempt, None, r) else {
+                    panic!("gave up early")
+                };
                 assert!(d >= p.base && d <= p.cap, "attempt {attempt}: {d:?}");
                 let ceiling = p.base.as_ticks() << (attempt - 1);
                 assert!(d.as_ticks() <= ceiling.max(p.base.as_ticks()));
@@ -109,7 +114,13 @@ mod tests {
     #[test]
     fn retry_after_is_capped_and_floored() {
         let p = ExponentialBackoff::default();
-        assert_eq!(p.decide(1, Some(Duration::from_secs(3600)), 9), Decision::Retry(p.max_retry_after));
-        assert_eq!(p.decide(1, Some(Duration::from_ticks(0)), 9), Decision::Retry(p.base));
+        assert_eq!(
+            p.decide(1, Some(Duration::from_secs(3600)), 9),
+            Decision::Retry(p.max_retry_after)
+        );
+        assert_eq!(
+            p.decide(1, Some(Duration::from_ticks(0)), 9),
+            Decision::Retry(p.base)
+        );
     }
 }

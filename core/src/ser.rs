@@ -10,7 +10,10 @@ use crate::encode::EncodeError;
 use crate::json::JsonWriter;
 
 /// Serialize `value` as one JSON value.
-pub(crate) fn write<T: Serialize + ?Sized>(value: &T, w: &mut JsonWriter<'_>) -> Result<(), EncodeError> {
+pub(crate) fn write<T: Serialize + ?Sized>(
+    value: &T,
+    w: &mut JsonWriter<'_>,
+) -> Result<(), EncodeError> {
     value.serialize(Ser { w })
 }
 
@@ -128,10 +131,19 @@ impl<'w, 'b> ser::Serializer for Ser<'w, 'b> {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), EncodeError> {
         self.serialize_none()
     }
-    fn serialize_unit_variant(self, _n: &'static str, _i: u32, variant: &'static str) -> Result<(), EncodeError> {
+    fn serialize_unit_variant(
+        self,
+        _n: &'static str,
+        _i: u32,
+        variant: &'static str,
+    ) -> Result<(), EncodeError> {
         Ok(self.w.str(variant)?)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _n: &'static str, value: &T) -> Result<(), EncodeError> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _n: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -148,12 +160,20 @@ impl<'w, 'b> ser::Serializer for Ser<'w, 'b> {
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'w, 'b>, EncodeError> {
         self.w.raw(b"[")?;
-        Ok(Compound { w: self.w, first: true, close: b"]" })
+        Ok(Compound {
+            w: self.w,
+            first: true,
+            close: b"]",
+        })
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'w, 'b>, EncodeError> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(self, _n: &'static str, len: usize) -> Result<Compound<'w, 'b>, EncodeError> {
+    fn serialize_tuple_struct(
+        self,
+        _n: &'static str,
+        len: usize,
+    ) -> Result<Compound<'w, 'b>, EncodeError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -166,13 +186,25 @@ impl<'w, 'b> ser::Serializer for Ser<'w, 'b> {
         self.w.raw(b"{")?;
         self.w.key_first(variant)?;
         self.w.raw(b"[")?;
-        Ok(Compound { w: self.w, first: true, close: b"]}" })
+        Ok(Compound {
+            w: self.w,
+            first: true,
+            close: b"]}",
+        })
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'w, 'b>, EncodeError> {
         self.w.raw(b"{")?;
-        Ok(Compound { w: self.w, first: true, close: b"}" })
+        Ok(Compound {
+            w: self.w,
+            first: true,
+            close: b"}",
+        })
     }
-    fn serialize_struct(self, _n: &'static str, len: usize) -> Result<Compound<'w, 'b>, EncodeError> {
+    fn serialize_struct(
+        self,
+        _n: &'static str,
+        len: usize,
+    ) -> Result<Compound<'w, 'b>, EncodeError> {
         self.serialize_map(Some(len))
     }
     fn serialize_struct_variant(
@@ -185,11 +217,18 @@ impl<'w, 'b> ser::Serializer for Ser<'w, 'b> {
         self.w.raw(b"{")?;
         self.w.key_first(variant)?;
         self.w.raw(b"{")?;
-        Ok(Compound { w: self.w, first: true, close: b"}}" })
+        Ok(Compound {
+            w: self.w,
+            first: true,
+            close: b"}}",
+        })
     }
     fn collect_str<T: core::fmt::Display + ?Sized>(self, value: &T) -> Result<(), EncodeError> {
         // Render through a small stack buffer, then escape.
-        let mut buf = Fixed { buf: [0; 256], len: 0 };
+        let mut buf = Fixed {
+            buf: [0; 256],
+            len: 0,
+        };
         core::fmt::write(&mut buf, format_args!("{value}")).map_err(|_| EncodeError::Serialize)?;
         let s = core::str::from_utf8(&buf.buf[..buf.len]).map_err(|_| EncodeError::Serialize)?;
         Ok(self.w.str(s)?)
@@ -203,7 +242,10 @@ struct Fixed {
 
 impl core::fmt::Write for Fixed {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let dst = self.buf.get_mut(self.len..self.len + s.len()).ok_or(core::fmt::Error)?;
+        let dst = self
+            .buf
+            .get_mut(self.len..self.len + s.len())
+            .ok_or(core::fmt::Error)?;
         dst.copy_from_slice(s.as_bytes());
         self.len += s.len();
         Ok(())
@@ -274,7 +316,11 @@ impl ser::SerializeMap for Compound<'_, '_> {
 impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
     type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
         self.sep()?;
         self.w.key_first(key)?;
         value.serialize(Ser { w: &mut *self.w })
@@ -287,7 +333,11 @@ impl ser::SerializeStruct for Compound<'_, '_> {
 impl ser::SerializeStructVariant for Compound<'_, '_> {
     type Ok = ();
     type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), EncodeError> {
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
         ser::SerializeStruct::serialize_field(self, key, value)
     }
     fn end(self) -> Result<(), EncodeError> {
@@ -360,17 +410,40 @@ impl ser::Serializer for KeySer<'_, '_> {
     fn serialize_u64(self, v: u64) -> Result<(), EncodeError> {
         self.int(false, v)
     }
-    fn serialize_unit_variant(self, _n: &'static str, _i: u32, variant: &'static str) -> Result<(), EncodeError> {
+    fn serialize_unit_variant(
+        self,
+        _n: &'static str,
+        _i: u32,
+        variant: &'static str,
+    ) -> Result<(), EncodeError> {
         Ok(self.w.str(variant)?)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _n: &'static str, value: &T) -> Result<(), EncodeError> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _n: &'static str,
+        value: &T,
+    ) -> Result<(), EncodeError> {
         value.serialize(self)
     }
-    key_err!(serialize_bool(bool), serialize_f32(f32), serialize_f64(f64), serialize_bytes(&[u8]), serialize_none(), serialize_unit(), serialize_unit_struct(&'static str));
+    key_err!(
+        serialize_bool(bool),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str)
+    );
     fn serialize_some<T: Serialize + ?Sized>(self, _v: &T) -> Result<(), EncodeError> {
         Err(EncodeError::NonStringKey)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(self, _n: &'static str, _i: u32, _v: &'static str, _x: &T) -> Result<(), EncodeError> {
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _n: &'static str,
+        _i: u32,
+        _v: &'static str,
+        _x: &T,
+    ) -> Result<(), EncodeError> {
         Err(EncodeError::NonStringKey)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, EncodeError> {
@@ -379,19 +452,39 @@ impl ser::Serializer for KeySer<'_, '_> {
     fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, EncodeError> {
         Err(EncodeError::NonStringKey)
     }
-    fn serialize_tuple_struct(self, _n: &'static str, _l: usize) -> Result<Self::SerializeTupleStruct, EncodeError> {
+    fn serialize_tuple_struct(
+        self,
+        _n: &'static str,
+        _l: usize,
+    ) -> Result<Self::SerializeTupleStruct, EncodeError> {
         Err(EncodeError::NonStringKey)
     }
-    fn serialize_tuple_variant(self, _n: &'static str, _i: u32, _v: &'static str, _l: usize) -> Result<Self::SerializeTupleVariant, EncodeError> {
+    fn serialize_tuple_variant(
+        self,
+        _n: &'static str,
+        _i: u32,
+        _v: &'static str,
+        _l: usize,
+    ) -> Result<Self::SerializeTupleVariant, EncodeError> {
         Err(EncodeError::NonStringKey)
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, EncodeError> {
         Err(EncodeError::NonStringKey)
     }
-    fn serialize_struct(self, _n: &'static str, _l: usize) -> Result<Self::SerializeStruct, EncodeError> {
+    fn serialize_struct(
+        self,
+        _n: &'static str,
+        _l: usize,
+    ) -> Result<Self::SerializeStruct, EncodeError> {
         Err(EncodeError::NonStringKey)
     }
-    fn serialize_struct_variant(self, _n: &'static str, _i: u32, _v: &'static str, _l: usize) -> Result<Self::SerializeStructVariant, EncodeError> {
+    fn serialize_struct_variant(
+        self,
+        _n: &'static str,
+        _i: u32,
+        _v: &'static str,
+        _l: usize,
+    ) -> Result<Self::SerializeStructVariant, EncodeError> {
         Err(EncodeError::NonStringKey)
     }
     fn collect_str<T: core::fmt::Display + ?Sized>(self, value: &T) -> Result<(), EncodeError> {

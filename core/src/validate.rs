@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::event::{Event, StrField, Target, UserOp};
-use crate::json::{JsonError, MAX_DEPTH, MAX_OBJECT_KEYS, MAX_STRING_CHARS};
+use crate::json::{MAX_DEPTH, MAX_OBJECT_KEYS, MAX_STRING_CHARS};
 use crate::value::Value;
 
 /// Ids the server refuses (compared case-insensitively).
@@ -173,18 +173,6 @@ impl fmt::Display for ValidationError {
 
 impl core::error::Error for ValidationError {}
 
-impl ValidationError {
-    pub(crate) fn from_json(field: Field, e: JsonError) -> Self {
-        let rule = match e {
-            JsonError::TooDeep => Rule::TooDeep,
-            JsonError::StringTooLong => Rule::TooLong,
-            JsonError::TooManyKeys => Rule::TooMany,
-            JsonError::Syntax { .. } => Rule::NotAnObject,
-        };
-        Self { field, rule }
-    }
-}
-
 /// The configurable part of validation.
 ///
 /// ```
@@ -211,16 +199,31 @@ fn too_long(s: &str) -> bool {
 }
 
 fn check_str(field: Field, s: &str) -> Result<(), ValidationError> {
-    if too_long(s) { Err(ValidationError { field, rule: Rule::TooLong }) } else { Ok(()) }
+    if too_long(s) {
+        Err(ValidationError {
+            field,
+            rule: Rule::TooLong,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 fn check_id(field: Field, id: &str, rules: &Rules) -> Result<(), ValidationError> {
     if REJECTED_IDS.iter().any(|r| r.eq_ignore_ascii_case(id)) {
-        return Err(ValidationError { field, rule: Rule::ReservedValue });
+        return Err(ValidationError {
+            field,
+            rule: Rule::ReservedValue,
+        });
     }
     let min = usize::from(rules.min_id_length);
     if id.len() < min || (id.len() < min * 4 && id.chars().count() < min) {
-        return Err(ValidationError { field, rule: Rule::TooShort { min: rules.min_id_length } });
+        return Err(ValidationError {
+            field,
+            rule: Rule::TooShort {
+                min: rules.min_id_length,
+            },
+        });
     }
     check_str(field, id)
 }
@@ -234,7 +237,9 @@ fn check_value(field: Field, v: &Value<'_>, depth: usize) -> Result<(), Validati
             if depth >= MAX_DEPTH {
                 return err(Rule::TooDeep);
             }
-            items.iter().try_for_each(|i| check_value(field, i, depth + 1))
+            items
+                .iter()
+                .try_for_each(|i| check_value(field, i, depth + 1))
         }
         Value::Object(members) => {
             if depth >= MAX_DEPTH {
@@ -266,7 +271,10 @@ fn check_value(field: Field, v: &Value<'_>, depth: usize) -> Result<(), Validati
 ///     .property("keyBool", true);
 /// assert_eq!(validate(&ev, &Rules::default()), Ok(()));
 /// ```
-pub fn validate<const N: usize>(event: &Event<'_, N>, rules: &Rules) -> Result<(), ValidationError> {
+pub fn validate<const N: usize>(
+    event: &Event<'_, N>,
+    rules: &Rules,
+) -> Result<(), ValidationError> {
     let err = |field, rule| Err(ValidationError { field, rule });
     if event.event_type.is_empty() {
         return err(Field::EventType, Rule::Missing);
@@ -305,7 +313,10 @@ pub fn validate<const N: usize>(event: &Event<'_, N>, rules: &Rules) -> Result<(
         return err(Field::Revenue, Rule::NotFinite);
     }
     if let Some(p) = event.plan {
-        for s in [p.branch, p.source, p.version, p.version_id].into_iter().flatten() {
+        for s in [p.branch, p.source, p.version, p.version_id]
+            .into_iter()
+            .flatten()
+        {
             check_str(Field::Plan, s)?;
         }
     }
@@ -333,18 +344,28 @@ pub fn validate<const N: usize>(event: &Event<'_, N>, rules: &Rules) -> Result<(
         let slot = match p.target {
             Target::Event => 0,
             Target::User(op) => {
-                if op == UserOp::Plain { plain_user = true } else { op_user = true }
+                if op == UserOp::Plain {
+                    plain_user = true
+                } else {
+                    op_user = true
+                }
                 1
             }
             Target::GroupProperty(op) => {
-                if op == UserOp::Plain { plain_group = true } else { op_group = true }
+                if op == UserOp::Plain {
+                    plain_group = true
+                } else {
+                    op_group = true
+                }
                 2
             }
             Target::Group => {
                 group_types += 1;
                 group_values += match p.value {
                     Value::Str(_) => 1,
-                    Value::List(items) if items.iter().all(|v| matches!(v, Value::Str(_))) => items.len(),
+                    Value::List(items) if items.iter().all(|v| matches!(v, Value::Str(_))) => {
+                        items.len()
+                    }
                     _ => return err(field, Rule::NotAString),
                 };
                 3

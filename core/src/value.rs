@@ -54,11 +54,17 @@ impl fmt::Debug for RawJson<'_> {
 /// ```
 pub trait ToJson {
     /// Write this value as one JSON value.
-    fn write_json(&self, w: &mut crate::json::JsonWriter<'_>) -> Result<(), crate::encode::EncodeError>;
+    fn write_json(
+        &self,
+        w: &mut crate::json::JsonWriter<'_>,
+    ) -> Result<(), crate::encode::EncodeError>;
 }
 
 impl<T: serde::Serialize + ?Sized> ToJson for T {
-    fn write_json(&self, w: &mut crate::json::JsonWriter<'_>) -> Result<(), crate::encode::EncodeError> {
+    fn write_json(
+        &self,
+        w: &mut crate::json::JsonWriter<'_>,
+    ) -> Result<(), crate::encode::EncodeError> {
         crate::ser::write(self, w)
     }
 }
@@ -133,7 +139,9 @@ impl PartialEq for Value<'_> {
             (Value::List(a), Value::List(b)) => a == b,
             (Value::Object(a), Value::Object(b)) => a == b,
             (Value::Raw(a), Value::Raw(b)) => a == b,
-            (Value::Serde(a), Value::Serde(b)) => core::ptr::addr_eq(*a as *const dyn ToJson, *b as *const dyn ToJson),
+            (Value::Serde(a), Value::Serde(b)) => {
+                core::ptr::addr_eq(*a as *const dyn ToJson, *b as *const dyn ToJson)
+            }
             _ => false,
         }
     }
