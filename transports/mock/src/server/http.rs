@@ -413,13 +413,19 @@ async fn ingest(
             return Err(DropConnection);
         }
         Some(Fault::Stall(duration)) => {
+            // Count the request now: the client may well give up (and hyper drop this
+            // future) before the stall ends.
             record.fault = Some(FaultKind::Stall);
+            record.apply(&mut shared.state());
             let mut shutdown = shared.shutdown.clone();
             let status = tokio::select! {
                 _ = tokio::time::sleep(duration) => 504,
                 _ = shutdown.changed() => 503,
             };
-            (Reply::status(status), false)
+            shared.state().count_status(status);
+            record.status = Some(status);
+            log(config, endpoint, "", 0, &record, started);
+            return Ok(reply(Reply::status(status), config.retry_after));
         }
         Some(Fault::Status(status)) => {
             record.fault = Some(FaultKind::Before);

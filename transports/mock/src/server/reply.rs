@@ -247,7 +247,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service unavailable",
         504 => "Gateway Timeout",
-        400..=499 => "Client error",
+        _ if status < 500 => "Client error",
         _ => "Server error",
     }
 }

@@ -140,7 +140,7 @@ impl State {
         now: Instant,
         events: &[EventView<'_>],
         rules: &RateRules,
-    ) -> Result<(), Throttled> {
+    ) -> Result<(), Box<Throttled>> {
         let throttling = rules.eps > 0 && !rules.window.is_zero();
         if !throttling && rules.daily_quota.is_none() {
             return Ok(());
@@ -232,7 +232,7 @@ impl State {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            return Err(verdict);
+            return Err(Box::new(verdict));
         }
 
         let recent_step = rules.window / 32;
