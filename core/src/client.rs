@@ -878,7 +878,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         }
         let r = self.rng.next_u64();
         let retry = self.retry.clone();
-        let decide = |m: &Meta| retry.decide(u32::from(m.attempts), hint, r ^ m.id.0);
+        let decide = |m: &Meta| retry.decide(u32::from(m.attempts), hint, r);
         self.settle(
             slot,
             &|m, _| {
