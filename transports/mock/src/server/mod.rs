@@ -38,6 +38,7 @@
 //!   report each refused key's average rate (events/s, rounded up) and
 //!   `throttled_events` the indices of their events (also those of keys over the
 //!   daily quota).
+//! * The `200` body's `payload_size_bytes` is the body size after decompression.
 //! * The `200` body's `events_ingested` counts all events of the request; duplicates
 //!   (same `device_id` — or `user_id` when there is no device — and `insert_id` as an
 //!   event already ingested) are dropped silently, as Amplitude does, and counted in
