@@ -142,8 +142,10 @@ impl FaultConfig {
 ///     .stall(0.01, Duration::from_millis(500));
 /// assert_eq!(config.api_keys, vec!["test-key".to_string()]);
 /// assert_eq!(config.http_v2.eps, 0);
+/// // `Debug` never shows the accepted keys.
+/// assert!(!format!("{config:?}").contains("test-key"));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// Address to bind; default `127.0.0.1`.
     pub host: IpAddr,
@@ -172,6 +174,29 @@ pub struct Config {
     pub worker_threads: usize,
     /// Log one line per ingestion request to stderr; default `false`.
     pub log_requests: bool,
+}
+
+impl fmt::Debug for Config {
+    /// Shows how many API keys are accepted, never the keys themselves.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
+            .field("http_v2", &self.http_v2)
+            .field("batch", &self.batch)
+            .field("eps_window", &self.eps_window)
+            .field("daily_quota", &self.daily_quota)
+            .field("keep_events", &self.keep_events)
+            .field("faults", &self.faults)
+            .field("retry_after", &self.retry_after)
+            .field("worker_threads", &self.worker_threads)
+            .field("log_requests", &self.log_requests)
+            .finish()
+    }
 }
 
 impl Default for Config {
