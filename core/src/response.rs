@@ -12,20 +12,11 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 pub const MAX_EVENTS_PER_REQUEST: usize = 1999;
 
 /// A set of batch indices (`0..2048`).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct IndexSet {
     bits: [u64; 32],
     /// An index was listed that lies outside every possible batch.
     pub out_of_range: bool,
-}
-
-impl Default for IndexSet {
-    fn default() -> Self {
-        Self {
-            bits: [0; 32],
-            out_of_range: false,
-        }
-    }
 }
 
 impl fmt::Debug for IndexSet {

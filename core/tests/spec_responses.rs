@@ -3,10 +3,10 @@
 
 mod common;
 
+use amplitude_core::Event;
 use amplitude_core::config::Config;
 use amplitude_core::outcome::{DropReason, Outcome, RejectReason};
 use amplitude_core::transport::{Response, TransportError};
-use amplitude_core::Event;
 use common::*;
 
 const OK_200: &str = r#"{"code":200,"events_ingested":50,"payload_size_bytes":50,"server_upload_time":1396381378123}"#;
@@ -40,7 +40,10 @@ fn ok_200_delivers_every_event_and_learns_the_clock() {
         assert_eq!(log.of(*id), vec![Outcome::Delivered]);
     }
     assert_eq!(c.clock_offset_ms(), Some(1_396_381_378_123i64 - 1000));
-    assert!(next(&mut c, &mut log, at(2000)).is_none(), "nothing is resent after a 200");
+    assert!(
+        next(&mut c, &mut log, at(2000)).is_none(),
+        "nothing is resent after a 200"
+    );
     // Later events get their `time` from the learned clock.
     log_n(&mut c, &mut log, at(3000), 1, 1);
     c.flush();
@@ -54,7 +57,10 @@ fn missing_field_400_rejects_the_whole_request_without_retry() {
     let sent = next(&mut c, &mut log, at(0)).unwrap();
     respond(&mut c, &mut log, at(0), &sent, 400, MISSING_FIELD_400);
     for id in &ids {
-        assert_eq!(log.of(*id), vec![Outcome::Rejected(RejectReason::MissingRequestField)]);
+        assert_eq!(
+            log.of(*id),
+            vec![Outcome::Rejected(RejectReason::MissingRequestField)]
+        );
     }
     assert!(next(&mut c, &mut log, at(60_000)).is_none());
     assert_eq!(c.counters().pending(), 0);
@@ -67,13 +73,21 @@ fn index_lists_400_reject_exactly_the_listed_events_and_resend_the_rest() {
     let body = r#"{"code":400,"error":"Request missing required field","events_with_invalid_fields":{"time":[3,4,7]},"events_with_missing_fields":{"event_type":[3,4,7]}}"#;
     respond(&mut c, &mut log, at(0), &sent, 400, body);
     for i in [3, 4, 7] {
-        assert_eq!(log.of(ids[i]), vec![Outcome::Rejected(RejectReason::InvalidFields)]);
+        assert_eq!(
+            log.of(ids[i]),
+            vec![Outcome::Rejected(RejectReason::InvalidFields)]
+        );
     }
     let resent = next(&mut c, &mut log, at(0)).expect("the rest goes again at once");
     assert_eq!(event_types(&resent.body), ["e0", "e1", "e2", "e5", "e6"]);
     // Same insert_ids on resend.
     for e in resent.body["events"].as_array().unwrap() {
-        let first = sent.body["events"].as_array().unwrap().iter().find(|f| f["event_type"] == e["event_type"]).unwrap();
+        let first = sent.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["event_type"] == e["event_type"])
+            .unwrap();
         assert_eq!(first["insert_id"], e["insert_id"]);
     }
     respond(&mut c, &mut log, at(0), &resent, 200, OK_200);
@@ -86,7 +100,10 @@ fn invalid_id_length_400_rejects_the_listed_device() {
     let (mut c, mut log, ids) = flushed(3, 3);
     let sent = next(&mut c, &mut log, at(0)).unwrap();
     respond(&mut c, &mut log, at(0), &sent, 400, ID_LENGTH_400);
-    assert_eq!(log.of(ids[0]), vec![Outcome::Rejected(RejectReason::InvalidIdLength)]);
+    assert_eq!(
+        log.of(ids[0]),
+        vec![Outcome::Rejected(RejectReason::InvalidIdLength)]
+    );
     let resent = next(&mut c, &mut log, at(0)).unwrap();
     assert_eq!(event_types(&resent.body), ["e1", "e2"]);
 }
@@ -97,7 +114,10 @@ fn invalid_api_key_400_rejects_all() {
     let sent = next(&mut c, &mut log, at(0)).unwrap();
     respond(&mut c, &mut log, at(0), &sent, 400, API_KEY_400);
     for id in &ids {
-        assert_eq!(log.of(*id), vec![Outcome::Rejected(RejectReason::InvalidApiKey)]);
+        assert_eq!(
+            log.of(*id),
+            vec![Outcome::Rejected(RejectReason::InvalidApiKey)]
+        );
     }
 }
 
@@ -111,13 +131,23 @@ fn unlisted_400_is_bisected_to_the_bad_event() {
         requests += 1;
         assert!(requests < 20, "bisection terminates");
         if event_types(&sent.body).iter().any(|t| t == bad) {
-            respond(&mut c, &mut log, at(now), &sent, 400, r#"{"code":400,"error":"Invalid request"}"#);
+            respond(
+                &mut c,
+                &mut log,
+                at(now),
+                &sent,
+                400,
+                r#"{"code":400,"error":"Invalid request"}"#,
+            );
         } else {
             respond(&mut c, &mut log, at(now), &sent, 200, OK_200);
         }
         now += 1;
     }
-    assert_eq!(log.of(ids[5]), vec![Outcome::Rejected(RejectReason::Invalid)]);
+    assert_eq!(
+        log.of(ids[5]),
+        vec![Outcome::Rejected(RejectReason::Invalid)]
+    );
     assert_eq!(c.counters().delivered, 7);
     assert!(requests <= 8, "{requests} requests");
 }
@@ -128,7 +158,10 @@ fn forbidden_403_is_not_retried() {
     let sent = next(&mut c, &mut log, at(0)).unwrap();
     respond(&mut c, &mut log, at(0), &sent, 403, FORBIDDEN_403);
     for id in &ids {
-        assert_eq!(log.of(*id), vec![Outcome::Rejected(RejectReason::Forbidden)]);
+        assert_eq!(
+            log.of(*id),
+            vec![Outcome::Rejected(RejectReason::Forbidden)]
+        );
     }
     assert!(next(&mut c, &mut log, at(600_000)).is_none());
 }
@@ -184,21 +217,30 @@ fn throttled_429_drops_quota_keys_and_pauses_only_throttled_keys() {
         let mut ev: Event = Event::new(et);
         ev.device_id = dev;
         ev.user_id = user;
-        ids.push(match c.log_event(at(0), ev, &mut (), None, &mut log).unwrap() {
-            amplitude_core::Logged::Queued(id) => id,
-            o => panic!("{o:?}"),
-        });
+        ids.push(
+            match c.log_event(at(0), ev, &mut (), None, &mut log).unwrap() {
+                amplitude_core::Logged::Queued(id) => id,
+                o => panic!("{o:?}"),
+            },
+        );
     }
     c.flush();
     let sent = next(&mut c, &mut log, at(0)).unwrap();
     respond(&mut c, &mut log, at(0), &sent, 429, THROTTLED_429);
-    assert_eq!(log.of(ids[1]), vec![Outcome::Dropped(DropReason::DailyQuota)]);
-    assert_eq!(log.of(ids[2]), vec![Outcome::Dropped(DropReason::DailyQuota)]);
+    assert_eq!(
+        log.of(ids[1]),
+        vec![Outcome::Dropped(DropReason::DailyQuota)]
+    );
+    assert_eq!(
+        log.of(ids[2]),
+        vec![Outcome::Dropped(DropReason::DailyQuota)]
+    );
     let free = next(&mut c, &mut log, at(1)).expect("others keep flowing");
     assert_eq!(event_types(&free.body), ["e6"]);
     respond(&mut c, &mut log, at(1), &free, 200, OK_200);
     // New events of the throttled device wait with it; other devices flow.
-    let later: Event = Event::new("late-throttled").device_id("C8F9E604-F01A-4BD9-95C6-8E5357DF265D");
+    let later: Event =
+        Event::new("late-throttled").device_id("C8F9E604-F01A-4BD9-95C6-8E5357DF265D");
     c.log_event(at(2), later, &mut (), None, &mut log).unwrap();
     let other: Event = Event::new("late-free").device_id("device-9");
     c.log_event(at(2), other, &mut (), None, &mut log).unwrap();
@@ -206,10 +248,16 @@ fn throttled_429_drops_quota_keys_and_pauses_only_throttled_keys() {
     let sent = next(&mut c, &mut log, at(2)).unwrap();
     assert_eq!(event_types(&sent.body), ["late-free"]);
     respond(&mut c, &mut log, at(2), &sent, 200, OK_200);
-    assert!(next(&mut c, &mut log, at(29_999)).is_none(), "throttled keys wait the 30 s pause");
+    assert!(
+        next(&mut c, &mut log, at(29_999)).is_none(),
+        "throttled keys wait the 30 s pause"
+    );
     assert_eq!(c.next_wakeup(at(3)), Some(at(30_000)));
     let after = next(&mut c, &mut log, at(30_000)).unwrap();
-    assert_eq!(event_types(&after.body), ["e0", "e3", "e4", "e5", "e7", "late-throttled"]);
+    assert_eq!(
+        event_types(&after.body),
+        ["e0", "e3", "e4", "e5", "e7", "late-throttled"]
+    );
 }
 
 #[test]
@@ -225,12 +273,24 @@ fn server_errors_and_408_retry_with_backoff_keeping_insert_ids() {
         let sent = next(&mut c, &mut log, at(0)).unwrap();
         respond(&mut c, &mut log, at(0), &sent, status, body);
         assert!(log.outcomes.is_empty(), "{status}: nothing final yet");
-        assert!(next(&mut c, &mut log, at(0)).is_none(), "{status}: no immediate resend");
+        assert!(
+            next(&mut c, &mut log, at(0)).is_none(),
+            "{status}: no immediate resend"
+        );
         let wake = c.next_wakeup(at(0)).unwrap();
-        assert!(wake >= at(250), "{status}: waits at least the base delay, got {wake:?}");
-        assert!(next(&mut c, &mut log, at(249)).is_none(), "{status}: not before the delay");
+        assert!(
+            wake >= at(250),
+            "{status}: waits at least the base delay, got {wake:?}"
+        );
+        assert!(
+            next(&mut c, &mut log, at(249)).is_none(),
+            "{status}: not before the delay"
+        );
         let again = next(&mut c, &mut log, wake).unwrap();
-        assert_eq!(again.body["events"][0]["insert_id"], sent.body["events"][0]["insert_id"]);
+        assert_eq!(
+            again.body["events"][0]["insert_id"],
+            sent.body["events"][0]["insert_id"]
+        );
         respond(&mut c, &mut log, wake, &again, 200, OK_200);
         for id in &ids {
             assert_eq!(log.of(*id), vec![Outcome::Delivered]);
@@ -242,7 +302,10 @@ fn server_errors_and_408_retry_with_backoff_keeping_insert_ids() {
 fn retry_after_is_honoured() {
     let (mut c, mut log, _) = flushed(1, 1);
     let sent = next(&mut c, &mut log, at(0)).unwrap();
-    let resp = Response { retry_after_secs: Some(7), ..Response::new(503, b"") };
+    let resp = Response {
+        retry_after_secs: Some(7),
+        ..Response::new(503, b"")
+    };
     c.on_response(at(0), sent.flight, Ok(resp), &mut log);
     assert_eq!(c.next_wakeup(at(0)), Some(at(7000)));
 }
@@ -265,13 +328,21 @@ fn transport_errors_retry_until_the_policy_gives_up() {
     }
     assert_eq!(attempts, 13, "1 try + 12 retries");
     for id in &ids {
-        assert_eq!(log.of(*id), vec![Outcome::Dropped(DropReason::RetriesExhausted)]);
+        assert_eq!(
+            log.of(*id),
+            vec![Outcome::Dropped(DropReason::RetriesExhausted)]
+        );
     }
 }
 
 #[test]
 fn empty_non_json_truncated_and_unknown_field_bodies_are_classified_by_status() {
-    for body in ["", "not json", r#"{"code":200,"events_ingest"#, r#"{"code":200,"new_field":{"x":[1,{"y":null}]},"events_ingested":1}"#] {
+    for body in [
+        "",
+        "not json",
+        r#"{"code":200,"events_ingest"#,
+        r#"{"code":200,"new_field":{"x":[1,{"y":null}]},"events_ingested":1}"#,
+    ] {
         let (mut c, mut log, ids) = flushed(1, 1);
         let sent = next(&mut c, &mut log, at(0)).unwrap();
         respond(&mut c, &mut log, at(0), &sent, 200, body);
@@ -281,7 +352,10 @@ fn empty_non_json_truncated_and_unknown_field_bodies_are_classified_by_status() 
     let (mut c, mut log, ids) = flushed(1, 1);
     let sent = next(&mut c, &mut log, at(0)).unwrap();
     respond(&mut c, &mut log, at(0), &sent, 400, "<html>");
-    assert_eq!(log.of(ids[0]), vec![Outcome::Rejected(RejectReason::Invalid)]);
+    assert_eq!(
+        log.of(ids[0]),
+        vec![Outcome::Rejected(RejectReason::Invalid)]
+    );
 }
 
 #[test]
@@ -311,4 +385,3 @@ fn seed_example_event_encodes_as_the_http_api_expects() {
     assert_eq!(String::from_utf8(sent.raw).unwrap(), expected);
     assert_eq!(sent.url, "https://api2.amplitude.com/2/httpapi");
 }
-

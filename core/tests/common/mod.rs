@@ -4,19 +4,22 @@
 
 use std::collections::HashMap;
 
+use amplitude_core::Event;
 use amplitude_core::client::{Client, FlightId};
 use amplitude_core::config::Config;
 use amplitude_core::outcome::{EventId, Outcome, OutcomeSink, Report};
 use amplitude_core::queue::{RamQueue, Slot};
 use amplitude_core::transport::{Response, TransportError};
-use amplitude_core::Event;
 use embassy_time::Instant;
 
 pub type Queue = RamQueue<Box<[u8]>, Box<[Slot]>>;
 pub type TestClient = Client<'static, Queue>;
 
 pub fn queue(bytes: usize, events: usize) -> Queue {
-    RamQueue::new(vec![0u8; bytes].into_boxed_slice(), vec![Slot::EMPTY; events].into_boxed_slice())
+    RamQueue::new(
+        vec![0u8; bytes].into_boxed_slice(),
+        vec![Slot::EMPTY; events].into_boxed_slice(),
+    )
 }
 
 pub fn client(config: Config<'static>) -> TestClient {
@@ -38,7 +41,11 @@ impl OutcomeSink for Log {
 
 impl Log {
     pub fn of(&self, id: EventId) -> Vec<Outcome> {
-        self.outcomes.iter().filter(|o| o.0 == id).map(|o| o.1).collect()
+        self.outcomes
+            .iter()
+            .filter(|o| o.0 == id)
+            .map(|o| o.1)
+            .collect()
     }
     pub fn counts(&self) -> HashMap<Outcome, usize> {
         let mut m = HashMap::new();
@@ -54,7 +61,13 @@ pub fn at(ms: u64) -> Instant {
 }
 
 /// Log `n` events of device `device-<i % devices>` named `e<i>`.
-pub fn log_n(c: &mut TestClient, log: &mut Log, now: Instant, n: usize, devices: usize) -> Vec<EventId> {
+pub fn log_n(
+    c: &mut TestClient,
+    log: &mut Log,
+    now: Instant,
+    n: usize,
+    devices: usize,
+) -> Vec<EventId> {
     (0..n)
         .map(|i| {
             let et = format!("e{i}");
@@ -82,11 +95,28 @@ pub fn next(c: &mut TestClient, log: &mut Log, now: Instant) -> Option<Sent> {
     let mut buf = vec![0u8; 1 << 20];
     let out = c.next_request(now, &mut buf, log)?;
     let body = serde_json::from_slice(out.request.body).expect("request bodies are valid JSON");
-    Some(Sent { flight: out.flight, url: out.request.url.to_owned(), raw: out.request.body.to_vec(), body })
+    Some(Sent {
+        flight: out.flight,
+        url: out.request.url.to_owned(),
+        raw: out.request.body.to_vec(),
+        body,
+    })
 }
 
-pub fn respond(c: &mut TestClient, log: &mut Log, now: Instant, sent: &Sent, status: u16, body: &str) {
-    c.on_response(now, sent.flight, Ok(Response::new(status, body.as_bytes())), log);
+pub fn respond(
+    c: &mut TestClient,
+    log: &mut Log,
+    now: Instant,
+    sent: &Sent,
+    status: u16,
+    body: &str,
+) {
+    c.on_response(
+        now,
+        sent.flight,
+        Ok(Response::new(status, body.as_bytes())),
+        log,
+    );
 }
 
 pub fn fail(c: &mut TestClient, log: &mut Log, now: Instant, sent: &Sent, e: TransportError) {
@@ -94,5 +124,10 @@ pub fn fail(c: &mut TestClient, log: &mut Log, now: Instant, sent: &Sent, e: Tra
 }
 
 pub fn event_types(body: &serde_json::Value) -> Vec<String> {
-    body["events"].as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap().to_owned()).collect()
+    body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect()
 }

@@ -109,7 +109,11 @@ fn lend(v: &OwnedValue) -> Value<'_> {
 impl OwnedEvent {
     /// Lend the event to `f` as a core [`Event`].
     pub fn with_event<R>(&self, f: impl FnOnce(Event<'_, PROPS>) -> R) -> R {
-        let group_values: Vec<Vec<Value<'_>>> = self.groups.iter().map(|(_, names)| names.iter().map(|n| Value::Str(n)).collect()).collect();
+        let group_values: Vec<Vec<Value<'_>>> = self
+            .groups
+            .iter()
+            .map(|(_, names)| names.iter().map(|n| Value::Str(n)).collect())
+            .collect();
         let mut ev: Event<'_, PROPS> = Event::new(&self.event_type);
         ev.user_id = self.user_id.as_deref();
         ev.device_id = self.device_id.as_deref();
@@ -127,10 +131,18 @@ impl OwnedEvent {
             ev.push(Target::Event, k, lend(v));
         }
         for (k, v) in &self.user_properties {
-            ev.push(Target::User(amplitude_core::event::UserOp::Plain), k, lend(v));
+            ev.push(
+                Target::User(amplitude_core::event::UserOp::Plain),
+                k,
+                lend(v),
+            );
         }
         for ((t, _), values) in self.groups.iter().zip(&group_values) {
-            let v = if values.len() == 1 { values[0] } else { Value::List(values) };
+            let v = if values.len() == 1 {
+                values[0]
+            } else {
+                Value::List(values)
+            };
             ev.push(Target::Group, t, v);
         }
         f(ev)
@@ -164,7 +176,9 @@ pub fn owned_value() -> impl Strategy<Value = OwnedValue> {
         Just(OwnedValue::Null),
         any::<bool>().prop_map(OwnedValue::Bool),
         any::<i64>().prop_map(OwnedValue::Int),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(OwnedValue::Float),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(OwnedValue::Float),
         hostile_string().prop_map(OwnedValue::Str),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
@@ -180,52 +194,112 @@ pub fn owned_value() -> impl Strategy<Value = OwnedValue> {
     })
 }
 
-const STR_FIELDS: [StrField; 6] = [StrField::Platform, StrField::OsName, StrField::AppVersion, StrField::Country, StrField::Language, StrField::Ip];
+const STR_FIELDS: [StrField; 6] = [
+    StrField::Platform,
+    StrField::OsName,
+    StrField::AppVersion,
+    StrField::Country,
+    StrField::Language,
+    StrField::Ip,
+];
 
 /// An arbitrary event: every kind of field, hostile strings, sometimes invalid.
 pub fn owned_event() -> impl Strategy<Value = OwnedEvent> {
     let ids = (prop::option::of(id_string()), prop::option::of(id_string()));
-    let scalars = (prop::option::of(0i64..4_102_444_800_000), prop::option::of("[a-f0-9-]{8,36}"), prop::option::of(any::<i64>()));
-    let floats = (prop::option::of((-90.0f64..90.0, -180.0f64..180.0)), prop::option::of(-1e6f64..1e6));
-    let strings = prop::collection::vec((prop::sample::select(STR_FIELDS.to_vec()), hostile_string()), 0..3);
+    let scalars = (
+        prop::option::of(0i64..4_102_444_800_000),
+        prop::option::of("[a-f0-9-]{8,36}"),
+        prop::option::of(any::<i64>()),
+    );
+    let floats = (
+        prop::option::of((-90.0f64..90.0, -180.0f64..180.0)),
+        prop::option::of(-1e6f64..1e6),
+    );
+    let strings = prop::collection::vec(
+        (prop::sample::select(STR_FIELDS.to_vec()), hostile_string()),
+        0..3,
+    );
     let props = prop::collection::vec((hostile_string(), owned_value()), 0..6);
     let user_props = prop::collection::vec(("[a-z]{1,8}", owned_value()), 0..3);
-    let groups = prop::collection::vec(("[a-z]{1,8}", prop::collection::vec("[a-zA-Z ]{1,10}", 1..3)), 0..2);
-    (hostile_string(), ids, scalars, floats, strings, props, user_props, groups).prop_map(
-        |(event_type, (user_id, device_id), (time, insert_id, session_id), (location, price), strings, mut event_properties, mut user_properties, mut groups)| {
-            let mut seen = std::collections::HashSet::new();
-            event_properties.retain(|(k, _)| seen.insert(k.clone()));
-            let mut seen = std::collections::HashSet::new();
-            user_properties.retain(|(k, _)| seen.insert(k.clone()));
-            let mut seen = std::collections::HashSet::new();
-            groups.retain(|(k, _)| seen.insert(k.clone()));
-            let mut seen = std::collections::HashSet::new();
-            let strings = strings.into_iter().filter(|(f, _)| seen.insert(*f)).collect();
-            OwnedEvent { event_type, user_id, device_id, time, insert_id, session_id, location, price, strings, event_properties, user_properties, groups }
-        },
+    let groups = prop::collection::vec(
+        ("[a-z]{1,8}", prop::collection::vec("[a-zA-Z ]{1,10}", 1..3)),
+        0..2,
+    );
+    (
+        hostile_string(),
+        ids,
+        scalars,
+        floats,
+        strings,
+        props,
+        user_props,
+        groups,
     )
+        .prop_map(
+            |(
+                event_type,
+                (user_id, device_id),
+                (time, insert_id, session_id),
+                (location, price),
+                strings,
+                mut event_properties,
+                mut user_properties,
+                mut groups,
+            )| {
+                let mut seen = std::collections::HashSet::new();
+                event_properties.retain(|(k, _)| seen.insert(k.clone()));
+                let mut seen = std::collections::HashSet::new();
+                user_properties.retain(|(k, _)| seen.insert(k.clone()));
+                let mut seen = std::collections::HashSet::new();
+                groups.retain(|(k, _)| seen.insert(k.clone()));
+                let mut seen = std::collections::HashSet::new();
+                let strings = strings
+                    .into_iter()
+                    .filter(|(f, _)| seen.insert(*f))
+                    .collect();
+                OwnedEvent {
+                    event_type,
+                    user_id,
+                    device_id,
+                    time,
+                    insert_id,
+                    session_id,
+                    location,
+                    price,
+                    strings,
+                    event_properties,
+                    user_properties,
+                    groups,
+                }
+            },
+        )
 }
 
 /// A valid, realistic event for one of `devices` devices (ids `device-N`).
 pub fn valid_event(devices: u32) -> impl Strategy<Value = OwnedEvent> {
-    (0..devices.max(1), "[A-Za-z ]{1,20}", prop::collection::vec(("[a-z]{1,8}", owned_value()), 0..4)).prop_map(|(d, event_type, mut props)| {
-        let mut seen = std::collections::HashSet::new();
-        props.retain(|(k, _)| seen.insert(k.clone()));
-        OwnedEvent {
-            event_type,
-            user_id: None,
-            device_id: Some(format!("device-{d}")),
-            time: None,
-            insert_id: None,
-            session_id: None,
-            location: None,
-            price: None,
-            strings: Vec::new(),
-            event_properties: props,
-            user_properties: Vec::new(),
-            groups: Vec::new(),
-        }
-    })
+    (
+        0..devices.max(1),
+        "[A-Za-z ]{1,20}",
+        prop::collection::vec(("[a-z]{1,8}", owned_value()), 0..4),
+    )
+        .prop_map(|(d, event_type, mut props)| {
+            let mut seen = std::collections::HashSet::new();
+            props.retain(|(k, _)| seen.insert(k.clone()));
+            OwnedEvent {
+                event_type,
+                user_id: None,
+                device_id: Some(format!("device-{d}")),
+                time: None,
+                insert_id: None,
+                session_id: None,
+                location: None,
+                price: None,
+                strings: Vec::new(),
+                event_properties: props,
+                user_properties: Vec::new(),
+                groups: Vec::new(),
+            }
+        })
 }
 
 /// What the server does with one request in a schedule.
@@ -283,9 +357,19 @@ pub fn schedule(max_len: usize) -> impl Strategy<Value = Vec<ServerAction>> {
 pub fn reply_for(action: &ServerAction, body: &[u8]) -> crate::Reply {
     use crate::Reply;
     let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-    let events = parsed.get("events").and_then(|e| e.as_array()).cloned().unwrap_or_default();
+    let events = parsed
+        .get("events")
+        .and_then(|e| e.as_array())
+        .cloned()
+        .unwrap_or_default();
     let n = events.len().max(1);
-    let device = |i: u16| events.get(usize::from(i) % n).and_then(|e| e.get("device_id")).and_then(|d| d.as_str()).map(str::to_owned);
+    let device = |i: u16| {
+        events
+            .get(usize::from(i) % n)
+            .and_then(|e| e.get("device_id"))
+            .and_then(|d| d.as_str())
+            .map(str::to_owned)
+    };
     match action {
         ServerAction::Accept => Reply::ok(events.len()),
         ServerAction::AcceptGarbage => Reply::status(200, "<html>ok</html>"),
@@ -293,11 +377,16 @@ pub fn reply_for(action: &ServerAction, body: &[u8]) -> crate::Reply {
             let list: Vec<usize> = ix.iter().map(|i| usize::from(*i) % n).collect();
             Reply::status(400, serde_json::json!({"code":400,"error":"Request missing required field","events_with_invalid_fields":{"time":list}}).to_string())
         }
-        ServerAction::RejectUnlisted => Reply::status(400, r#"{"code":400,"error":"Invalid event"}"#),
-        ServerAction::MissingField => {
-            Reply::status(400, r#"{"code":400,"error":"Request missing required field","missing_field":"api_key"}"#)
+        ServerAction::RejectUnlisted => {
+            Reply::status(400, r#"{"code":400,"error":"Invalid event"}"#)
         }
-        ServerAction::TooLargeOver(k) if events.len() > usize::from(*k) => Reply::status(413, r#"{"code":413,"error":"Payload too large"}"#),
+        ServerAction::MissingField => Reply::status(
+            400,
+            r#"{"code":400,"error":"Request missing required field","missing_field":"api_key"}"#,
+        ),
+        ServerAction::TooLargeOver(k) if events.len() > usize::from(*k) => {
+            Reply::status(413, r#"{"code":413,"error":"Payload too large"}"#)
+        }
         ServerAction::TooLargeOver(_) => Reply::ok(events.len()),
         ServerAction::Throttle(ix) => {
             let mut devices = serde_json::Map::new();
@@ -319,7 +408,9 @@ pub fn reply_for(action: &ServerAction, body: &[u8]) -> crate::Reply {
             }
             Reply::status(429, serde_json::json!({"code":429,"error":"Too many requests","exceeded_daily_quota_devices":devices}).to_string())
         }
-        ServerAction::ServerError(s) => Reply::status(*s, format!(r#"{{"code":{s},"error":"server error"}}"#)),
+        ServerAction::ServerError(s) => {
+            Reply::status(*s, format!(r#"{{"code":{s},"error":"server error"}}"#))
+        }
         ServerAction::RequestTimeout => Reply::status(408, ""),
         ServerAction::Transport(e) => Reply::Fail(*e),
     }

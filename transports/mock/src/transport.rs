@@ -24,12 +24,21 @@ pub enum Reply {
 impl Reply {
     /// A response with `status` and `body`.
     pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Reply::Status { status, body: body.into(), retry_after: None }
+        Reply::Status {
+            status,
+            body: body.into(),
+            retry_after: None,
+        }
     }
 
     /// `200 {"code":200,...}` for `events` events.
     pub fn ok(events: usize) -> Self {
-        Reply::status(200, format!(r#"{{"code":200,"events_ingested":{events},"payload_size_bytes":0,"server_upload_time":1396381378123}}"#))
+        Reply::status(
+            200,
+            format!(
+                r#"{{"code":200,"events_ingested":{events},"payload_size_bytes":0,"server_upload_time":1396381378123}}"#
+            ),
+        )
     }
 }
 
@@ -115,7 +124,14 @@ pub fn count_events(body: &[u8]) -> usize {
 impl MockTransport {
     /// An empty script: every request gets `200`.
     pub fn new() -> Self {
-        Self { state: Arc::new(Mutex::new(State { script: VecDeque::new(), default: None, recorded: Vec::new(), faults: None })) }
+        Self {
+            state: Arc::new(Mutex::new(State {
+                script: VecDeque::new(),
+                default: None,
+                recorded: Vec::new(),
+                faults: None,
+            })),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -155,7 +171,10 @@ impl MockTransport {
         let mut st = self.lock();
         let mut reply = match st.script.pop_front() {
             Some(r) => r,
-            None => st.default.clone().unwrap_or_else(|| Reply::ok(count_events(request.body))),
+            None => st
+                .default
+                .clone()
+                .unwrap_or_else(|| Reply::ok(count_events(request.body))),
         };
         if let Some((f, rng)) = st.faults.as_mut() {
             let roll = (split_mix(rng) >> 11) as f64 / (1u64 << 53) as f64;
@@ -164,28 +183,53 @@ impl MockTransport {
                 let status = [500, 502, 503, 504][(pick % 4) as usize];
                 reply = Reply::status(status, format!(r#"{{"code":{status},"error":"injected"}}"#));
             } else if roll < f.server_error + f.transport_error {
-                reply = Reply::Fail(if pick % 2 == 0 { TransportError::Timeout } else { TransportError::Closed });
+                reply = Reply::Fail(if pick.is_multiple_of(2) {
+                    TransportError::Timeout
+                } else {
+                    TransportError::Closed
+                });
             }
         }
-        st.recorded.push(Recorded { url: request.url.to_owned(), body: request.body.to_vec(), reply: reply.clone() });
+        st.recorded.push(Recorded {
+            url: request.url.to_owned(),
+            body: request.body.to_vec(),
+            reply: reply.clone(),
+        });
         reply
     }
 
     /// Fill a [`Response`] from `reply`, copying the body into `buf` (cut when longer).
-    pub fn materialize<'b>(reply: &Reply, buf: &'b mut [u8]) -> Result<Response<'b>, TransportError> {
+    pub fn materialize<'b>(
+        reply: &Reply,
+        buf: &'b mut [u8],
+    ) -> Result<Response<'b>, TransportError> {
         match reply {
             Reply::Fail(e) => Err(*e),
-            Reply::Status { status, body, retry_after } => {
+            Reply::Status {
+                status,
+                body,
+                retry_after,
+            } => {
                 let n = body.len().min(buf.len());
                 buf[..n].copy_from_slice(&body[..n]);
-                Ok(Response { status: *status, retry_after_secs: *retry_after, date_ms: None, body: &buf[..n], truncated: n < body.len() })
+                Ok(Response {
+                    status: *status,
+                    retry_after_secs: *retry_after,
+                    date_ms: None,
+                    body: &buf[..n],
+                    truncated: n < body.len(),
+                })
             }
         }
     }
 }
 
 impl Transport for MockTransport {
-    async fn send<'b>(&mut self, request: Request<'_>, body_buf: &'b mut [u8]) -> Result<Response<'b>, TransportError> {
+    async fn send<'b>(
+        &mut self,
+        request: Request<'_>,
+        body_buf: &'b mut [u8],
+    ) -> Result<Response<'b>, TransportError> {
         let reply = self.answer(request);
         Self::materialize(&reply, body_buf)
     }
