@@ -34,8 +34,8 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn the_pipeline_allocates_nothing() {
-    let mut queue_bytes = vec![0u8; 64 * 1024];
-    let mut slots = vec![Slot::EMPTY; 256];
+    let mut queue_bytes = vec![0u8; 128 * 1024];
+    let mut slots = vec![Slot::EMPTY; 512];
     let mut body = vec![0u8; 64 * 1024];
     let q = RamQueue::new(&mut queue_bytes[..], &mut slots[..]);
     let mut client: Client<'_, _> =
