@@ -75,6 +75,63 @@ pub enum Logged {
     OptedOut,
 }
 
+/// An event validated and encoded outside the client (see [`prepare`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared<'b> {
+    /// The encoded event object.
+    pub json: &'b [u8],
+    /// Hash of its `device_id` (0 if none).
+    pub device_key: u32,
+    /// Hash of its `user_id` (0 if none).
+    pub user_key: u32,
+    /// Whether it carries its own `time`.
+    pub has_time: bool,
+}
+
+/// Why an event was refused outside the client (see [`Client::count_refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Refused {
+    /// Validation or encoding failed.
+    Invalid,
+    /// A middleware stopped it.
+    Filtered,
+    /// Opt-out was on.
+    OptedOut,
+}
+
+/// Validate and encode `event` into `buf` without touching a client: the part of
+/// logging that a multi-threaded caller runs outside its lock. Queue the result with
+/// [`Client::enqueue_prepared`].
+///
+/// ```
+/// use amplitude_core::{Event, client::prepare, encode::Rng, validate::Rules};
+/// let mut buf = [0u8; 512];
+/// let ev: Event = Event::new("Login").user_id("user-1234");
+/// let p = prepare(&ev, &Rules::default(), &mut Rng::new(1), &mut buf).unwrap();
+/// assert!(p.json.starts_with(br#"{"event_type":"Login""#));
+/// ```
+pub fn prepare<'b, const N: usize>(
+    event: &Event<'_, N>,
+    rules: &crate::validate::Rules,
+    rng: &mut Rng,
+    buf: &'b mut [u8],
+) -> Result<Prepared<'b>, LogError> {
+    validate(event, rules).map_err(LogError::Invalid)?;
+    let mut w = JsonWriter::new(buf);
+    let enc = encode_event(event, rng, &mut w).map_err(|e| match e {
+        EncodeError::BufferFull => LogError::TooLarge { bytes: 0 },
+        e => LogError::Encode(e),
+    })?;
+    let len = enc.len;
+    Ok(Prepared {
+        json: &buf[..len],
+        device_key: event.device_id.map_or(0, |d| key_hash(b"d", d)),
+        user_key: event.user_id.map_or(0, |u| key_hash(b"u", u)),
+        has_time: enc.has_time,
+    })
+}
+
 /// A request in flight, to pass back to [`Client::on_response`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -391,6 +448,62 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         self.next_id += 1;
         self.counters.accepted += 1;
         Ok(id)
+    }
+
+    /// Queue an event prepared (validated and encoded) outside the client with
+    /// [`prepare`], so that a multi-threaded caller holds its lock only for the copy.
+    pub fn enqueue_prepared<S: OutcomeSink + ?Sized>(
+        &mut self,
+        now: Instant,
+        prepared: &Prepared<'_>,
+        sink: &mut S,
+    ) -> Result<EventId, LogError> {
+        let len = prepared.json.len();
+        if len > self.max_event_bytes() {
+            self.counters.invalid += 1;
+            return Err(LogError::TooLarge { bytes: len });
+        }
+        let id = EventId(self.next_id);
+        let meta = Meta::new(
+            id,
+            now,
+            prepared.device_key,
+            prepared.user_key,
+            prepared.has_time,
+        );
+        loop {
+            match self.queue.push(meta, &mut |w| Ok(w.raw(prepared.json)?)) {
+                Ok(()) => break,
+                Err(PushError::Full)
+                    if self.config.queue_full == QueueFullPolicy::EvictOldest
+                        && self.evict_oldest(sink) => {}
+                Err(PushError::Full) => {
+                    self.counters.refused_full += 1;
+                    return Err(LogError::QueueFull);
+                }
+                Err(PushError::TooLarge) => {
+                    self.counters.invalid += 1;
+                    return Err(LogError::TooLarge { bytes: 0 });
+                }
+                Err(PushError::Encode(e)) => {
+                    self.counters.invalid += 1;
+                    return Err(LogError::Encode(e));
+                }
+            }
+        }
+        self.next_id += 1;
+        self.counters.accepted += 1;
+        Ok(id)
+    }
+
+    /// Count an event refused before it reached the client (by [`prepare`] or by a
+    /// middleware run outside it), so the counters stay complete.
+    pub fn count_refused(&mut self, why: Refused) {
+        match why {
+            Refused::Invalid => self.counters.invalid += 1,
+            Refused::Filtered => self.counters.filtered += 1,
+            Refused::OptedOut => self.counters.opted_out += 1,
+        }
     }
 
     /// Drop the oldest record that is not in flight; `false` if there is none.
