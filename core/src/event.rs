@@ -283,9 +283,24 @@ macro_rules! string_setters {
     )*};
 }
 
-impl<'a, const N: usize> Event<'a, N> {
-    /// A new event of type `event_type` with no other fields.
+impl<'a> Event<'a> {
+    /// A new event of type `event_type` with no other fields, holding up to
+    /// [`DEFAULT_PROPERTIES`] property entries.
     pub const fn new(event_type: &'a str) -> Self {
+        Self::with_capacity(event_type)
+    }
+}
+
+impl<'a, const N: usize> Event<'a, N> {
+    /// A new event of type `event_type` holding up to `N` property entries:
+    /// `Event::<64>::with_capacity("Checkout")`.
+    ///
+    /// ```
+    /// use amplitude_core::Event;
+    /// let ev = Event::<'_, 64>::with_capacity("Checkout").user_id("user-1234");
+    /// assert_eq!(ev.event_type, "Checkout");
+    /// ```
+    pub const fn with_capacity(event_type: &'a str) -> Self {
         Self {
             event_type,
             user_id: None,

@@ -121,7 +121,7 @@ impl<'a, const N: usize> Identify<'a, N> {
     /// An empty identify.
     pub const fn new() -> Self {
         Self {
-            event: Event::new("$identify"),
+            event: Event::with_capacity("$identify"),
         }
     }
 
@@ -152,7 +152,7 @@ impl<'a, const N: usize> GroupIdentify<'a, N> {
     /// A group identify for `group_type` = `group_name`.
     pub fn new(group_type: &'a str, group_name: &'a str) -> Self {
         Self {
-            event: Event::new("$groupidentify").group(group_type, group_name),
+            event: Event::with_capacity("$groupidentify").group(group_type, group_name),
         }
     }
 
@@ -173,7 +173,7 @@ impl<'a, const N: usize> GroupIdentify<'a, N> {
 /// assert_eq!(ev.event_type, "$identify");
 /// ```
 pub fn set_group<'a, const N: usize>(group_type: &'a str, group_name: Value<'a>) -> Event<'a, N> {
-    let mut ev = Event::new("$identify").group(group_type, group_name);
+    let mut ev = Event::with_capacity("$identify").group(group_type, group_name);
     ev.push(Target::User(UserOp::Set), group_type, group_name);
     ev
 }
@@ -198,7 +198,7 @@ impl<'a, const N: usize> Revenue<'a, N> {
     /// Revenue at `price` per unit (negative for refunds), quantity 1.
     pub fn new(price: f64) -> Self {
         Self {
-            event: Event::new("revenue_amount"),
+            event: Event::with_capacity("revenue_amount"),
             price,
             quantity: 1,
         }

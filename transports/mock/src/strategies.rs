@@ -114,7 +114,7 @@ impl OwnedEvent {
             .iter()
             .map(|(_, names)| names.iter().map(|n| Value::Str(n)).collect())
             .collect();
-        let mut ev: Event<'_, PROPS> = Event::new(&self.event_type);
+        let mut ev: Event<'_, PROPS> = Event::with_capacity(&self.event_type);
         ev.user_id = self.user_id.as_deref();
         ev.device_id = self.device_id.as_deref();
         ev.time = self.time;
