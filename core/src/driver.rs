@@ -34,6 +34,8 @@ use crate::queue::Batcher;
 use crate::retry::RetryPolicy;
 use crate::transport::Transport;
 
+type SharedState<'c, Q, S, R, const F: usize> = Inner<Client<'c, Q, R, F>, S>;
+
 struct Inner<C, S> {
     client: C,
     sink: S,
@@ -42,7 +44,7 @@ struct Inner<C, S> {
 /// A client and its outcome sink, shared between the tasks that log and the task that
 /// sends.
 pub struct Shared<'c, M: RawMutex, Q, S, R = crate::retry::ExponentialBackoff, const F: usize = 1> {
-    inner: Mutex<M, RefCell<Inner<Client<'c, Q, R, F>, S>>>,
+    inner: Mutex<M, RefCell<SharedState<'c, Q, S, R, F>>>,
     wake: Signal<M, ()>,
     progress: Signal<M, ()>,
 }
