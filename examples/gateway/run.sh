@@ -10,6 +10,9 @@
 #   EVENTS (3000) DEVICES (40) SEED (7)
 #   FAIL_RATE (0.05) FAIL_AFTER_INGEST_RATE (0.05) STALL_RATE (0.02) STALL_MS (1500) DROP_RATE (0.05)
 #   PROFILE (debug|release, default debug)   TIMEOUT_SECS (600)
+#   TLS=1: the gateway speaks TLS 1.3 (embedded-tls, unverified by explicit opt-in) to a
+#          TLS terminator (tls_proxy.py, self-signed P-256 certificate made here) that
+#          relays to the server; needs openssl.
 set -euo pipefail
 
 EVENTS=${EVENTS:-3000}
@@ -22,10 +25,12 @@ STALL_MS=${STALL_MS:-1500}
 DROP_RATE=${DROP_RATE:-0.05}
 PROFILE=${PROFILE:-debug}
 TIMEOUT_SECS=${TIMEOUT_SECS:-600}
+TLS=${TLS:-0}
 
 HOST_IP=192.168.69.100   # the namespace's end of the TAP device: the server binds here
 DEVICE_IP=192.168.69.2   # the gateway's embassy-net address
 PORT=8080
+TLS_PORT=8443
 NS=amp-gateway-$$
 TAP=tap0
 
@@ -33,13 +38,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=$(mktemp -d)
 server_pid=""
+proxy_pid=""
 
 cleanup() {
     local status=$?
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in "$proxy_pid" "$server_pid"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     # Any process still in the namespace (a gateway that timed out) goes with it.
     for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
     ip netns del "$NS" 2>/dev/null || true
@@ -52,7 +60,9 @@ if [[ $(id -u) -ne 0 ]]; then
     echo "run.sh: needs root (network namespace and TAP device)" >&2
     exit 2
 fi
-for tool in ip python3 cargo; do
+tools=(ip python3 cargo)
+[[ "$TLS" == 1 ]] && tools+=(openssl)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool not found" >&2; exit 2; }
 done
 
@@ -84,10 +94,28 @@ for _ in $(seq 100); do
 done
 grep -q "listening on" "$work/server.out" || { echo "run.sh: server did not start" >&2; exit 1; }
 
-echo "== gateway: $EVENTS events from $DEVICES devices"
+url="http://$HOST_IP:$PORT/2/httpapi"
+tls_flag=()
+if [[ "$TLS" == 1 ]]; then
+    echo "== TLS terminator on $HOST_IP:$TLS_PORT (self-signed P-256 certificate)"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+        -subj "/CN=$HOST_IP" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+    ip netns exec "$NS" python3 "$here/tls_proxy.py" "$work/cert.pem" "$work/key.pem" \
+        "$HOST_IP" "$TLS_PORT" "$HOST_IP" "$PORT" >"$work/proxy.out" 2>"$work/proxy.err" &
+    proxy_pid=$!
+    for _ in $(seq 100); do
+        grep -q "listening" "$work/proxy.out" 2>/dev/null && break
+        kill -0 "$proxy_pid" 2>/dev/null || { cat "$work/proxy.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    url="https://$HOST_IP:$TLS_PORT/2/httpapi"
+    tls_flag=(--insecure-tls)
+fi
+
+echo "== gateway: $EVENTS events from $DEVICES devices to $url"
 status=0
 ip netns exec "$NS" timeout "$TIMEOUT_SECS" "$gateway_bin" --tap "$TAP" --ip "$DEVICE_IP" --gateway "$HOST_IP" \
-    --url "http://$HOST_IP:$PORT/2/httpapi" --events "$EVENTS" --devices "$DEVICES" --seed "$SEED" \
+    --url "$url" "${tls_flag[@]}" --events "$EVENTS" --devices "$DEVICES" --seed "$SEED" \
     | tee "$work/gateway.out" || status=$?
 
 echo "== server summary"

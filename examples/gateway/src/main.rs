@@ -19,7 +19,9 @@ use amplitude_core::outcome::{Outcome, OutcomeSink, Report};
 use amplitude_core::queue::{RamQueue, Slot};
 use amplitude_core::transport::{Request, Response, Transport, TransportError};
 use amplitude_core::{Client, Config, Event, LogError};
-use amplitude_embassy_net::{Config as TransportConfig, ConnectionStats, EmbassyNetTransport};
+use amplitude_embassy_net::{
+    Config as TransportConfig, ConnectionStats, EmbassyNetTransport, TlsBuffers, TlsMode,
+};
 use embassy_executor::Spawner;
 use embassy_net::tcp::client::{TcpClient, TcpClientState};
 use embassy_net::{Ipv4Address, Ipv4Cidr, Runner, StackResources, StaticConfigV4};
@@ -48,6 +50,7 @@ struct Args {
     devices: u32,
     flush_secs: u64,
     seed: u64,
+    insecure_tls: bool,
 }
 
 impl Args {
@@ -62,6 +65,7 @@ impl Args {
             devices: 40,
             flush_secs: 300,
             seed: 1,
+            insecure_tls: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -76,16 +80,32 @@ impl Args {
                 "--devices" => a.devices = parse::<u32>(&value()?)?.max(1),
                 "--flush-secs" => a.flush_secs = parse(&value()?)?,
                 "--seed" => a.seed = parse(&value()?)?,
+                "--insecure-tls" => a.insecure_tls = true,
                 "-h" | "--help" => {
                     return Err("usage: amplitude-gateway-example [--tap NAME] [--ip A.B.C.D] [--prefix N] \
-                                [--gateway A.B.C.D] [--url URL] [--events N] [--devices N] [--flush-secs S] [--seed N]"
+                                [--gateway A.B.C.D] [--url URL] [--events N] [--devices N] [--flush-secs S] [--seed N] [--insecure-tls]"
                         .into());
                 }
                 other => return Err(format!("unknown argument {other}")),
             }
         }
+        if a.url.starts_with("https://") && !a.insecure_tls {
+            return Err(
+                "an https:// URL needs --insecure-tls: the embedded TLS stack encrypts but cannot \
+                        verify the server's certificate"
+                    .into(),
+            );
+        }
         Ok(a)
     }
+}
+
+/// 32 bytes from the operating system's random source, to seed the TLS key exchange.
+fn os_random_seed() -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut seed = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut seed)?;
+    Ok(seed)
 }
 
 fn parse<T: FromStr>(s: &str) -> Result<T, String> {
@@ -221,6 +241,20 @@ async fn gateway(spawner: Spawner, args: Args) -> ! {
             .connect_timeout(Duration::from_secs(5))
             .request_timeout(Duration::from_secs(20)),
     );
+
+    static TLS: StaticCell<TlsBuffers> = StaticCell::new();
+    let transport = if args.insecure_tls {
+        let seed = match os_random_seed() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot read /dev/urandom: {e}");
+                finish(2);
+            }
+        };
+        transport.with_tls(TLS.init(TlsBuffers::new()), TlsMode::InsecureNoVerify, seed)
+    } else {
+        transport
+    };
 
     static URL: StaticCell<String> = StaticCell::new();
     let url: &'static str = URL.init(args.url.clone());
