@@ -942,6 +942,12 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
                 _ => false,
             }
         });
+        if !any_known {
+            // A 429 that names nobody in the batch: wait the pause like any retryable
+            // failure, counting the attempt so that it cannot go on forever.
+            let pause = until - now;
+            return self.retry_flight(now, slot, Some(pause), sink);
+        }
         for &k in b
             .throttled_devices
             .keys()
@@ -953,13 +959,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         self.settle(
             slot,
             &|m, _| quota(m).then_some(Outcome::Dropped(DropReason::DailyQuota)),
-            &mut |m, i| {
-                m.not_before = if !any_known || throttled(m, i) {
-                    until
-                } else {
-                    now
-                }
-            },
+            &mut |m, i| m.not_before = if throttled(m, i) { until } else { now },
             sink,
         );
     }

@@ -385,3 +385,17 @@ fn seed_example_event_encodes_as_the_http_api_expects() {
     assert_eq!(String::from_utf8(sent.raw).unwrap(), expected);
     assert_eq!(sent.url, "https://api2.amplitude.com/2/httpapi");
 }
+
+#[test]
+fn throttled_429_naming_nobody_waits_the_pause_and_counts_the_attempt() {
+    let (mut c, mut log, ids) = flushed(2, 2);
+    let sent = next(&mut c, &mut log, at(0)).unwrap();
+    respond(&mut c, &mut log, at(0), &sent, 429, r#"{"code":429,"error":"Too many requests"}"#);
+    assert!(next(&mut c, &mut log, at(29_999)).is_none());
+    let again = next(&mut c, &mut log, at(30_000)).expect("retried after the pause");
+    respond(&mut c, &mut log, at(30_000), &again, 200, OK_200);
+    for id in &ids {
+        assert_eq!(log.of(*id), vec![Outcome::Delivered]);
+    }
+    assert_eq!(c.counters().failed_requests, 1);
+}
