@@ -10,6 +10,8 @@
 #   EVENTS (3000) DEVICES (40) SEED (7)
 #   FAIL_RATE (0.05) FAIL_AFTER_INGEST_RATE (0.05) STALL_RATE (0.02) STALL_MS (1500) DROP_RATE (0.05)
 #   PROFILE (debug|release, default debug)   TIMEOUT_SECS (600)
+#   REQUEST_TIMEOUT_MS (20000): the gateway's per-request timeout; below STALL_MS, stalls
+#                               become transport timeouts instead of late 504s
 #   TLS=1: the gateway speaks TLS 1.3 (embedded-tls, unverified by explicit opt-in) to a
 #          TLS terminator (tls_proxy.py, self-signed P-256 certificate made here) that
 #          relays to the server; needs openssl.
@@ -26,6 +28,7 @@ DROP_RATE=${DROP_RATE:-0.05}
 PROFILE=${PROFILE:-debug}
 TIMEOUT_SECS=${TIMEOUT_SECS:-600}
 TLS=${TLS:-0}
+REQUEST_TIMEOUT_MS=${REQUEST_TIMEOUT_MS:-20000}
 
 HOST_IP=192.168.69.100   # the namespace's end of the TAP device: the server binds here
 DEVICE_IP=192.168.69.2   # the gateway's embassy-net address
@@ -115,7 +118,7 @@ fi
 echo "== gateway: $EVENTS events from $DEVICES devices to $url"
 status=0
 ip netns exec "$NS" timeout "$TIMEOUT_SECS" "$gateway_bin" --tap "$TAP" --ip "$DEVICE_IP" --gateway "$HOST_IP" \
-    --url "$url" "${tls_flag[@]}" --events "$EVENTS" --devices "$DEVICES" --seed "$SEED" \
+    --url "$url" "${tls_flag[@]}" --events "$EVENTS" --devices "$DEVICES" --seed "$SEED" --request-timeout-ms "$REQUEST_TIMEOUT_MS" \
     | tee "$work/gateway.out" || status=$?
 
 echo "== server summary"

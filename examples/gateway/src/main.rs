@@ -51,6 +51,7 @@ struct Args {
     flush_secs: u64,
     seed: u64,
     insecure_tls: bool,
+    request_timeout_ms: u64,
 }
 
 impl Args {
@@ -66,6 +67,7 @@ impl Args {
             flush_secs: 300,
             seed: 1,
             insecure_tls: false,
+            request_timeout_ms: 20_000,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -81,9 +83,10 @@ impl Args {
                 "--flush-secs" => a.flush_secs = parse(&value()?)?,
                 "--seed" => a.seed = parse(&value()?)?,
                 "--insecure-tls" => a.insecure_tls = true,
+                "--request-timeout-ms" => a.request_timeout_ms = parse(&value()?)?,
                 "-h" | "--help" => {
                     return Err("usage: amplitude-gateway-example [--tap NAME] [--ip A.B.C.D] [--prefix N] \
-                                [--gateway A.B.C.D] [--url URL] [--events N] [--devices N] [--flush-secs S] [--seed N] [--insecure-tls]"
+                                [--gateway A.B.C.D] [--url URL] [--events N] [--devices N] [--flush-secs S] [--seed N] [--insecure-tls] [--request-timeout-ms MS]"
                         .into());
                 }
                 other => return Err(format!("unknown argument {other}")),
@@ -239,7 +242,7 @@ async fn gateway(spawner: Spawner, args: Args) -> ! {
         HEADER.init([0; 1024]),
         TransportConfig::default()
             .connect_timeout(Duration::from_secs(5))
-            .request_timeout(Duration::from_secs(20)),
+            .request_timeout(Duration::from_millis(args.request_timeout_ms)),
     );
 
     static TLS: StaticCell<TlsBuffers> = StaticCell::new();
