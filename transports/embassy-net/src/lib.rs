@@ -10,7 +10,7 @@
 //!
 //! `http://` is meant for a relay on a trusted network (and for tests). `https://` needs
 //! the `tls` feature and an explicit trust choice: embedded-tls cannot verify server
-//! certificates on `no_std`, so the only mode, [`TlsMode::InsecureNoVerify`], says what it
+//! certificates on `no_std`, so the only mode, `TlsMode::InsecureNoVerify`, says what it
 //! does in its name.
 //!
 //! # Feature flags
@@ -23,7 +23,7 @@
 //! # Modules
 //! - `config`: [`Config`] — timeouts, keep-alive, user agent.
 //! - `transport`: [`EmbassyNetTransport`], [`ConnectionStats`].
-//! - `tls` (feature `tls`): [`TlsBuffers`], [`TlsMode`].
+//! - `tls` (feature `tls`): `TlsBuffers`, `TlsMode`.
 //! - `http`, `url` (private): the HTTP/1.1 exchange and URL splitting, tested on the host.
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]

@@ -54,7 +54,7 @@ pub struct ConnectionStats {
 /// All memory is the caller's: the TCP socket buffers come from the
 /// [`TcpClient`]'s `TcpClientState` (one connection is used at a time), the response
 /// headers go into `header_buf` (512–1024 bytes is typical), and, with the `tls` feature,
-/// the TLS records into a [`TlsBuffers`].
+/// the TLS records into a `TlsBuffers`.
 ///
 /// ```no_run
 /// use amplitude_embassy_net::{Config, EmbassyNetTransport};
@@ -175,7 +175,7 @@ impl<'a, const N: usize, const TX: usize, const RX: usize> EmbassyNetTransport<'
     }
 
     /// Enable `https://` URLs, using `buffers` for the TLS records and `mode` to say how
-    /// the server is trusted; see [`TlsMode`] for what the only mode today does **not**
+    /// the server is trusted; see `TlsMode` for what the only mode today does **not**
     /// protect against.
     ///
     /// `seed` seeds the ChaCha20 generator behind the handshake's key exchange: it must
