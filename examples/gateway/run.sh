@@ -146,7 +146,9 @@ if summary["order_violations"] != 0:
     problems.append(f"{summary['order_violations']} per-device order violations")
 if problems:
     print("FAIL: " + "; ".join(problems))
+    print("gateway: 0 passed, 1 failed")
     sys.exit(1)
 print(f"PASS: {events} events sent, {summary['events_ingested']} ingested exactly once "
       f"({summary['duplicates']} resent duplicates absorbed by insert_id)")
+print("gateway: 1 passed, 0 failed")
 PY

@@ -57,6 +57,7 @@ type Queue = RamQueue<&'static mut [u8; QUEUE_BYTES], &'static mut [Slot; QUEUE_
 /// Stop QEMU with a failure status after printing why.
 fn fail(what: &str) -> ! {
     hprintln!("FAIL: {}", what);
+    hprintln!("firmware: 0 passed, 1 failed");
     debug::exit(debug::EXIT_FAILURE);
     #[allow(clippy::empty_loop)]
     loop {}
@@ -105,7 +106,8 @@ async fn main(spawner: Spawner) {
     .await;
     async_driver(spawner).await;
 
-    hprintln!("PASS");
+    // Plain closing line for test-result readers: the three parts above.
+    hprintln!("firmware: 3 passed, 0 failed");
     debug::exit(debug::EXIT_SUCCESS);
 }
 
