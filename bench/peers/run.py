@@ -48,6 +48,7 @@ EVENTS_META = WORK / "events.meta.json"
 SINK_DIR = HERE / "sink"
 SINK_BIN = SINK_DIR / "target" / "release" / "peer-bench-sink"
 FLOOR_BIN = SINK_DIR / "target" / "release" / "floor"
+RUSAGE_BIN = SINK_DIR / "target" / "release" / "rusage"
 NODE_DIR = HERE / "node"
 PY_DIR = HERE / "python"
 VENV = WORK / "venv"
@@ -109,7 +110,7 @@ def ensure_sink() -> None:
         raise BenchError("cargo not found: needed to build the sink (bench/peers/sink)")
     run_step("build sink + floor", ["cargo", "build", "--release", "--locked", "--quiet",
                                     "--manifest-path", SINK_DIR / "Cargo.toml"])
-    for b in (SINK_BIN, FLOOR_BIN):
+    for b in (SINK_BIN, FLOOR_BIN, RUSAGE_BIN):
         if not b.exists():
             raise BenchError(f"build finished but {b} is missing")
 
@@ -182,6 +183,7 @@ class Peer:
     argv: Callable[[str, Path], list[str]]
     hold_argv: Optional[Callable[[Path], list[str]]] = None
     unavailable: Optional[str] = None  # reason the peer cannot run (row still shown)
+    hold_na: str = "n/a"  # shown instead of bytes per queued event when there is no hold mode
     settings: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -219,6 +221,7 @@ def build_peers(args) -> list[Peer]:
                                         "--api-key", API_KEY, "--batch", FLUSH_SIZE,
                                         "--in-flight", k],
             settings=f"pre-built bodies of {FLUSH_SIZE} events, keep-alive, {k} request(s) in flight",
+            hold_na="n/a (no queue)",
         ))
 
     flush_every = [False, True] if args.analytics_node_manual_flush else [False]
@@ -233,6 +236,7 @@ def build_peers(args) -> list[Peer]:
                                                 "--flush-size", FLUSH_SIZE, *extra],
             hold_argv=None if manual else (lambda inp: [node, "--expose-gc", NODE_DIR / "analytics_node.js",
                                                         "--hold", "--input", inp]),
+            hold_na="same SDK as the row above",
             settings=("flushQueueSize 1000, flushIntervalMillis 3,600,000"
                       + ("; the driver awaits flush() after every 1000 track() calls" if manual
                          else "; one flush() after the last track()")),
@@ -271,6 +275,7 @@ def build_peers(args) -> list[Peer]:
         # To measure memory per queued event, give `send` a hold mode that prints a JSON
         # line {"held":N,"rss_before_kb":A,"rss_after_kb":B} and return its argv here.
         hold_argv=None,
+        hold_na="n/a (no hold mode wired in yet)",
         unavailable=send_unavailable,
         settings="--flush-queue-size 1000",
     ))
@@ -300,27 +305,43 @@ def _untrack(p: subprocess.Popen) -> None:
 
 
 def kill_children() -> None:
-    """Ends every process group this harness started (each child leads its own)."""
+    """Ends and reaps every process group this harness started (each child leads one).
+
+    Polls with WNOHANG instead of Popen.wait(): this also runs from a signal handler
+    that may have interrupted a Popen.wait() holding that Popen's lock."""
     with _children_lock:
         procs = list(_children.values())
     for p in procs:
-        if p.returncode is None:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 3
-    for p in procs:
         try:
-            p.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        except ChildProcessError:
+            os.killpg(p.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
             pass
-        _untrack(p)
+    pending = list(procs)
+    deadline = time.monotonic() + 3
+    while pending:
+        for p in list(pending):
+            try:
+                pid, _ = os.waitpid(p.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid = p.pid
+            if pid != 0:
+                pending.remove(p)
+                _untrack(p)
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            for p in pending:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                try:
+                    os.waitpid(p.pid, 0)
+                except ChildProcessError:
+                    pass
+                _untrack(p)
+            break
+        time.sleep(0.02)
 
 
 def _on_signal(signum, _frame):
@@ -355,12 +376,16 @@ class Measured:
 
 
 def run_measured(argv: list, name: str, timeout_s: float) -> Measured:
-    """Runs argv to completion; wall time, user+sys CPU and max RSS from wait4()."""
+    """Runs argv to completion under the `rusage` launcher (see sink/src/bin/rusage.rs):
+    wall time, user+sys CPU and max RSS of the program come from its wait4()."""
     LOGS.mkdir(parents=True, exist_ok=True)
     out_path, err_path = LOGS / f"{name}.stdout", LOGS / f"{name}.stderr"
+    ru_path = LOGS / f"{name}.rusage.json"
+    ru_path.unlink(missing_ok=True)
     with open(out_path, "w") as out, open(err_path, "w") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen([str(a) for a in argv], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+        p = subprocess.Popen([str(RUSAGE_BIN), str(ru_path), "--", *[str(a) for a in argv]],
+                             stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                              env=clean_env(), cwd=str(WORK), start_new_session=True)
         _track(p)
         timed_out = threading.Event()
@@ -375,20 +400,23 @@ def run_measured(argv: list, name: str, timeout_s: float) -> Measured:
         timer = threading.Timer(timeout_s, on_timeout)
         timer.start()
         try:
-            _, status, ru = os.wait4(p.pid, 0)
+            p.wait()
         finally:
             timer.cancel()
         wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
         _untrack(p)
-        # A driver's own children (none expected) could outlive it; end its group.
+        # The program's own children (none expected) could outlive it; end the group.
         try:
             os.killpg(p.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
     stderr = err_path.read_text(errors="replace")
-    return Measured(rc=p.returncode, wall_s=wall, user_s=ru.ru_utime, sys_s=ru.ru_stime,
-                    maxrss_kb=ru.ru_maxrss, timed_out=timed_out.is_set(),
+    try:
+        ru = json.loads(ru_path.read_text())
+    except (OSError, ValueError):
+        ru = {"rc": p.returncode, "wall_s": wall, "user_s": 0.0, "sys_s": 0.0, "maxrss_kb": 0}
+    return Measured(rc=ru["rc"], wall_s=ru["wall_s"], user_s=ru["user_s"], sys_s=ru["sys_s"],
+                    maxrss_kb=ru["maxrss_kb"], timed_out=timed_out.is_set(),
                     stdout=out_path.read_text(errors="replace"),
                     stderr_tail="\n".join(stderr.strip().splitlines()[-8:]))
 
@@ -488,12 +516,12 @@ def throughput_run(peer: Peer, sink: Sink, run_no: int, n: int, timeout_s: float
     }
     ok = m.rc == 0 and not m.timed_out
     if not ok:
-        why = "timed out" if m.timed_out else f"exit {m.rc}"
+        why = f"timed out after {timeout_s:.0f}s" if m.timed_out else f"exit {m.rc}"
         rec["error"] = f"{why}: {m.stderr_tail}"
     log(f"{peer.key} run {run_no}: {'ok' if ok else 'FAILED ' + rec['error'].splitlines()[0]}; "
         f"{unique}/{n} events ({st['duplicate_events']} dup) in {m.wall_s:.2f}s, "
         f"cpu {m.cpu_s:.2f}s, maxrss {m.maxrss_kb / 1024:.0f} MiB, sink cpu {cpu1 - cpu0:.2f}s, "
-        f"{st['requests']} req / {st['connections']} conn / max {st['max_in_flight']} in flight")
+        f"{st['requests']} req / {rec['connections']} conn / max {st['max_in_flight']} in flight")
     return rec
 
 
@@ -576,7 +604,7 @@ def markdown(rows: list[dict], meta: dict, env: dict, args) -> str:
             L.append(f"| {p.label} | {p.version} | FAILED: {err} | | | | | | | |")
             continue
         hold = fmt_mr([h["bytes_per_event"] for h in row["holds"]], 0) if row["holds"] else (
-            "failed" if row["hold_failed"] else "n/a")
+            "failed" if row["hold_failed"] else p.hold_na)
         if row["holds"]:
             ratio = statistics.median(h["ratio_to_json"] for h in row["holds"])
             hold += f" ({ratio:.1f}× JSON)"
@@ -592,12 +620,15 @@ def markdown(rows: list[dict], meta: dict, env: dict, args) -> str:
         L.append(f"| {p.label} | {p.version} | {fmt_mr([r['events_per_s'] for r in g], 0)} | "
                  f"{fmt_mr([r['wall_s'] for r in g], 2)} | {fmt_mr([r['cpu_s'] for r in g], 2)} | "
                  f"{fmt_mr([r['maxrss_kb'] for r in g], 0, 1 / 1024)} | "
-                 f"{fmt_mr([r['sink_cpu_s'] for r in g], 2)} | {hold} | {delivered} | {req} |")
+                 f"{fmt_mr([r['sink_cpu_s'] for r in g], 2)} "
+                 f"({statistics.median(r['sink_cpu_s'] / r['wall_s'] for r in g):.0%} of wall) | "
+                 f"{hold} | {delivered} | {req} |")
     L.append("")
     L.append("**Columns.** *events/s*: distinct events counted by the sink ÷ wall time of the whole "
              "process (start-up, reading the NDJSON, logging, sending, final flush, exit). *CPU s*: "
-             "user+sys of the process (and any children it waited for), from `wait4()`. *peak RSS*: "
-             "`ru_maxrss`. *sink CPU s*: CPU time the sink process used during the run (from "
+             "user+sys of the process (and any children it waited for), from `wait4()` in a small "
+             "launcher (`sink/src/bin/rusage.rs`). *peak RSS*: its `ru_maxrss` (the launcher keeps the "
+             "harness's own memory out of that figure). *sink CPU s*: CPU time the sink process used during the run (from "
              "`/proc/PID/stat`); compare with the wall time to see that the sink is never the limit. "
              "*bytes per queued event*: separate *hold* run: the driver reads the NDJSON lines into "
              "memory, samples its RSS (after a full GC), logs all events with flushing pushed out of "
@@ -605,6 +636,14 @@ def markdown(rows: list[dict], meta: dict, env: dict, args) -> str:
              "N; the ratio compares it with the event's encoded JSON size. *delivered*: the sink "
              "hashes every event it receives; *missing* = events never received, *duplicates* = "
              "events received more than once.\n")
+    for row in rows:
+        phases = [r["summary"] for r in row["good"] if r.get("summary") and "send_s" in r["summary"]]
+        if phases:
+            rates = [n / ph["send_s"] for ph in phases if ph["send_s"] > 0]
+            if rates:
+                L.append(f"- {row['peer'].label}: sending alone (after reading the file and building "
+                         f"the bodies) ran at {fmt_mr(rates, 0)} events/s.")
+    L.append("")
     L.append("## What each peer was told\n")
     for row in rows:
         p = row["peer"]
@@ -662,9 +701,11 @@ def svg_chart(rows: list[dict], meta: dict) -> str:
                 vals = [h["bytes_per_event"] for h in row["holds"]]
             else:
                 vals = [metric(r) for r in row["good"]]
-            out.append((p.label, vals, p.unavailable))
+            why = p.unavailable.split(" (")[0] if p.unavailable else (p.hold_na if metric == "hold" else None)
+            out.append((p.label, vals, why))
         return out
 
+    json_b = meta["mean_event_bytes"]
     panels = [
         ("Throughput — events/s delivered (log scale, higher is better)",
          series(lambda r: r["events_per_s"]), True, lambda v: f"{v:,.0f}"),
@@ -680,7 +721,7 @@ def svg_chart(rows: list[dict], meta: dict) -> str:
     out = []
     y = 10
     body = []
-    for title, data, logscale, fmt in panels:
+    for pi, (title, data, logscale, fmt) in enumerate(panels):
         body.append(f'<text x="10" y="{y + 18}" font-size="15" font-weight="bold">{_esc(title)}</text>')
         y += top
         vals = [v for _, vs, _ in data for v in vs if v > 0]
@@ -711,6 +752,12 @@ def svg_chart(rows: list[dict], meta: dict) -> str:
             def xpos(v):
                 return label_w
         h_panel = row_h * len(data)
+        if pi == 3 and ticks:
+            jx = xpos(json_b)
+            body.append(f'<line x1="{jx:.1f}" y1="{y - 4}" x2="{jx:.1f}" y2="{y + h_panel}" stroke="#c00" '
+                        f'stroke-dasharray="4 3"/>')
+            body.append(f'<text x="{jx + 4:.1f}" y="{y + h_panel + 24}" font-size="10" fill="#c00">'
+                        f'encoded JSON, {json_b:.0f} B</text>')
         for tv, tx in ticks:
             body.append(f'<line x1="{tx:.1f}" y1="{y}" x2="{tx:.1f}" y2="{y + h_panel}" stroke="#ddd"/>')
             lab = f"{tv:,.0f}" if tv >= 1 else f"{tv:g}"
@@ -738,7 +785,7 @@ def svg_chart(rows: list[dict], meta: dict) -> str:
                                 f'stroke="#222" stroke-width="1.2"/>')
             body.append(f'<text x="{max(xm, xpos(hi_v2)) + 6:.1f}" y="{cy + 16}" font-size="11">'
                         f'{_esc(fmt(med))}</text>')
-        y += h_panel + 30
+        y += h_panel + (42 if pi == 3 else 30)
     height = y + 10
     out.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
                f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif">')
@@ -869,7 +916,7 @@ def main(argv: list[str]) -> int:
             ensure_sink()
             ensure_node()
             ensure_python()
-        for b in (SINK_BIN, FLOOR_BIN):
+        for b in (SINK_BIN, FLOOR_BIN, RUSAGE_BIN):
             if not b.exists():
                 raise BenchError(f"{b} missing: run without --skip-setup")
         if not args.no_netns and netns_available():
