@@ -3,7 +3,7 @@
 use core::fmt;
 
 use crate::event::{Event, StrField, Target, UserOp};
-use crate::json::{BufferFull, JsonError, JsonWriter, validate_json};
+use crate::json::{BufferFull, JsonError, JsonWriter, validate_json_nested};
 use crate::value::Value;
 
 /// The `library` value sent when the event has none.
@@ -112,7 +112,10 @@ pub struct Encoded {
     pub has_time: bool,
 }
 
-fn write_value(w: &mut JsonWriter<'_>, v: &Value<'_>) -> Result<(), EncodeError> {
+/// Write `v`, which sits `depth` arrays/objects deep in its property (as
+/// [`crate::validate::validate`] counts it): typed values are checked against the limits
+/// with that depth included.
+fn write_value(w: &mut JsonWriter<'_>, v: &Value<'_>, depth: usize) -> Result<(), EncodeError> {
     match v {
         Value::Null => w.raw(b"null")?,
         Value::Bool(b) => w.bool(*b)?,
@@ -127,7 +130,7 @@ fn write_value(w: &mut JsonWriter<'_>, v: &Value<'_>) -> Result<(), EncodeError>
                 if i > 0 {
                     w.raw(b",")?;
                 }
-                write_value(w, item)?;
+                write_value(w, item, depth + 1)?;
             }
             w.raw(b"]")?;
         }
@@ -138,14 +141,14 @@ fn write_value(w: &mut JsonWriter<'_>, v: &Value<'_>) -> Result<(), EncodeError>
                     w.raw(b",")?;
                 }
                 w.key_first(k)?;
-                write_value(w, v)?;
+                write_value(w, v, depth + 1)?;
             }
             w.raw(b"}")?;
         }
         Value::Serde(t) => {
             let start = w.len();
             t.write_json(w)?;
-            validate_json(&w.as_bytes()[start..]).map_err(EncodeError::Limits)?;
+            validate_json_nested(&w.as_bytes()[start..], depth).map_err(EncodeError::Limits)?;
         }
     }
     Ok(())
@@ -166,7 +169,7 @@ fn write_members(
         first = false;
         any = true;
         w.key_first(p.key)?;
-        write_value(w, &p.value)?;
+        write_value(w, &p.value, 0)?;
     }
     Ok(any)
 }
@@ -297,7 +300,7 @@ pub fn encode_event<const N: usize>(
         let mut first = true;
         if let Some(obj) = &event.event_properties_object {
             let at = w.len();
-            write_value(w, obj)?;
+            write_value(w, obj, 0)?;
             let written = &w.as_bytes()[at..];
             if written.first() != Some(&b'{') || written.last() != Some(&b'}') {
                 return Err(EncodeError::NotAnObject);

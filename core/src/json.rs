@@ -236,9 +236,22 @@ pub const MAX_OBJECT_KEYS: usize = 1024;
 /// assert_eq!(validate_json(b"[1,]"), Err(JsonError::Syntax { at: 3 }));
 /// ```
 pub fn validate_json(text: &[u8]) -> Result<(), JsonError> {
+    validate_json_nested(text, 0)
+}
+
+/// [`validate_json`] for text that sits `depth` arrays/objects deep inside other JSON
+/// (a raw or typed value inside a nested property): its own nesting counts on top, so the
+/// whole stays within [`MAX_DEPTH`].
+///
+/// ```
+/// use amplitude_core::json::{validate_json_nested, JsonError, MAX_DEPTH};
+/// assert_eq!(validate_json_nested(b"[[]]", MAX_DEPTH - 2), Ok(()));
+/// assert_eq!(validate_json_nested(b"[[]]", MAX_DEPTH - 1), Err(JsonError::TooDeep));
+/// ```
+pub fn validate_json_nested(text: &[u8], depth: usize) -> Result<(), JsonError> {
     let mut p = Scanner { s: text, i: 0 };
     p.ws();
-    p.value(0)?;
+    p.value(depth)?;
     p.ws();
     if p.i != text.len() {
         return Err(p.err());

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::event::{Event, StrField, Target, UserOp};
-use crate::json::{MAX_DEPTH, MAX_OBJECT_KEYS, MAX_STRING_CHARS};
+use crate::json::{MAX_DEPTH, MAX_OBJECT_KEYS, MAX_STRING_CHARS, validate_json_nested};
 use crate::value::Value;
 
 /// Ids the server refuses (compared case-insensitively).
@@ -253,7 +253,12 @@ fn check_value(field: Field, v: &Value<'_>, depth: usize) -> Result<(), Validati
                 check_value(field, v, depth + 1)
             })
         }
-        // Raw JSON was validated on entry; typed values are checked once encoded.
+        // Raw JSON was checked on entry, but on its own: its nesting adds to the depth
+        // it sits at. Typed values are checked once encoded (with their depth too).
+        Value::Raw(r) if depth > 0 => match validate_json_nested(r.as_str().as_bytes(), depth) {
+            Ok(()) => Ok(()),
+            Err(_) => err(Rule::TooDeep),
+        },
         _ => Ok(()),
     }
 }
