@@ -655,7 +655,7 @@ def markdown(rows: list[dict], meta: dict, env: dict, args) -> str:
              "Each driver reads the NDJSON, parses every line and hands the event object to the SDK's "
              "log/track call, then flushes and exits.\n")
     L.append("## Environment\n")
-    for k in ("machine", "cpu", "kernel", "node", "python_sdk_interpreter", "rustc", "netns"):
+    for k in ("machine", "cpu", "kernel", "load", "node", "python_sdk_interpreter", "rustc", "netns"):
         L.append(f"- {k}: {env.get(k, '?')}")
     L.append("")
     L.append("## Every run\n")
@@ -824,6 +824,7 @@ def measure(args, meta: dict, netns: str) -> int:
     n = meta["events"]
     runs: list[dict] = []
     holds: list[dict] = []
+    load_start = os.getloadavg()[0]
     sink = Sink(args.sink_threads)
     log(f"sink listening on {sink.url} (pid {sink.proc.pid}, {args.sink_threads} threads)")
     try:
@@ -846,6 +847,8 @@ def measure(args, meta: dict, netns: str) -> int:
 
     rows = aggregate(peers, runs, holds)
     env = environment(netns)
+    env["load"] = (f"1-minute load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
+                   f"(on {os.cpu_count()} CPUs; other work on the machine shows up as noise)")
     md = markdown(rows, meta, env, args)
     (HERE / "results.md").write_text(md)
     (HERE / "results.svg").write_text(svg_chart(rows, meta))
