@@ -14,8 +14,8 @@ use std::convert::Infallible;
 use std::hash::{DefaultHasher, Hasher};
 use std::io::Read;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -102,11 +102,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(a) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
-            "--port" => {
-                args.port = val("--port")?
-                    .parse()
-                    .map_err(|e| format!("--port: {e}"))?
-            }
+            "--port" => args.port = val("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
             "--threads" => {
                 args.threads = val("--threads")?
                     .parse()

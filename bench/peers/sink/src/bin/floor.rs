@@ -40,7 +40,11 @@ fn parse_args() -> Result<Args, String> {
             "--url" => url = Some(val("--url")?),
             "--input" => input = Some(val("--input")?),
             "--api-key" => api_key = val("--api-key")?,
-            "--batch" => batch = val("--batch")?.parse().map_err(|e| format!("--batch: {e}"))?,
+            "--batch" => {
+                batch = val("--batch")?
+                    .parse()
+                    .map_err(|e| format!("--batch: {e}"))?
+            }
             "--in-flight" => {
                 in_flight = val("--in-flight")?
                     .parse()
