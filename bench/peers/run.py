@@ -850,15 +850,17 @@ def measure(args, meta: dict, netns: str) -> int:
     env["load"] = (f"1-minute load average {load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end "
                    f"(on {os.cpu_count()} CPUs; other work on the machine shows up as noise)")
     md = markdown(rows, meta, env, args)
-    (HERE / "results.md").write_text(md)
-    (HERE / "results.svg").write_text(svg_chart(rows, meta))
-    (HERE / "results.json").write_text(json.dumps({
+    # A run limited with --peers is not the comparison: keep it out of the committed files.
+    out_dir, stem = (WORK, "results.partial") if args.peers else (HERE, "results")
+    (out_dir / f"{stem}.md").write_text(md)
+    (out_dir / f"{stem}.svg").write_text(svg_chart(rows, meta))
+    (out_dir / f"{stem}.json").write_text(json.dumps({
         "environment": env, "events": meta, "flush_size": FLUSH_SIZE,
         "peers": [{"key": p.key, "label": p.label, "version": p.version, "settings": p.settings,
                    "unavailable": p.unavailable} for p in peers],
         "runs": runs, "holds": holds}, indent=1, default=str) + "\n")
     print(md)
-    log(f"wrote {HERE / 'results.md'}, {HERE / 'results.svg'}, {HERE / 'results.json'}")
+    log(f"wrote {out_dir / stem}.md, .svg and .json")
     failures = [r for r in runs if "error" in r] + [h for h in holds if "error" in h]
     if failures:
         log(f"{len(failures)} run(s) failed; see the status columns and {LOGS}")
