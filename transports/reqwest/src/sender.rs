@@ -170,7 +170,7 @@ pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, c
             let mut target = if exit || in_flight >= cfg.max_in_flight {
                 None
             } else {
-                st.core.next_wakeup(now).map(|t| inner.clock.to_std(t))
+                st.core.next_wakeup(now).map(|t| inner.clock.std_at(t))
             };
             for w in st.waiters.iter().filter(|w| w.done.is_none()) {
                 target = Some(target.map_or(w.deadline, |t| t.min(w.deadline)));

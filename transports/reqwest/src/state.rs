@@ -47,7 +47,7 @@ impl Clock {
         self.at(StdInstant::now())
     }
 
-    pub(crate) fn to_std(&self, t: Instant) -> StdInstant {
+    pub(crate) fn std_at(&self, t: Instant) -> StdInstant {
         deadline_from(self.base, Duration::from_micros(t.as_micros()))
     }
 }

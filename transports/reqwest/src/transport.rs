@@ -257,9 +257,7 @@ fn classify(e: &reqwest::Error) -> TransportError {
         TransportError::Tls
     } else if e.is_connect() {
         TransportError::Connect
-    } else if closed {
-        TransportError::Closed
-    } else if e.is_body() || e.is_decode() {
+    } else if closed || e.is_body() || e.is_decode() {
         TransportError::Closed
     } else {
         TransportError::Io
