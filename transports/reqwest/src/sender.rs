@@ -104,7 +104,7 @@ pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, c
         let now_std = StdInstant::now();
         let now = inner.clock.at(now_std);
         let mut progressed = false;
-        let (target, waiters_changed, exit) = {
+        let (target, completed, exit) = {
             let mut st = inner.lock();
             if let Some(d) = done.take() {
                 let result = match &d.result {
@@ -125,7 +125,18 @@ pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, c
                     Err(e) => tracing::debug!(error = %e, "no response"),
                 }
                 if st.phase != Phase::Stopped {
+                    let before = *st.core.counters();
                     st.with_sink(|core, sink| core.on_response(now, d.flight, result, sink));
+                    let after = *st.core.counters();
+                    let status = d.result.as_ref().map_or(0, |o| o.status);
+                    if after.rejected > before.rejected {
+                        let events = after.rejected - before.rejected;
+                        tracing::warn!(events, status, "events rejected by the server");
+                    }
+                    if after.dropped > before.dropped {
+                        let events = after.dropped - before.dropped;
+                        tracing::warn!(events, status, "events dropped");
+                    }
                 }
                 bodies.push(d.body);
                 response_bufs.push(d.response_buf);
@@ -163,7 +174,7 @@ pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, c
                     progressed = true;
                 }
             }
-            let (waiters_changed, exit) = st.settle_waiters(now_std);
+            let (completed, exit) = st.settle_waiters(now_std);
             let exit = exit || st.phase == Phase::Stopped;
             Inner::take_reports(&mut st, &mut reports);
             let in_flight = st.core.in_flight();
@@ -177,15 +188,16 @@ pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, c
             }
             st.sender_idle = target.is_none() && in_flight == 0;
             st.since_wake = 0;
-            (target, waiters_changed, exit)
+            (target, completed, exit)
         };
-        if waiters_changed {
-            inner.wake_waiters();
+        // Outcomes reach the callback before the flushes they complete return.
+        inner.deliver(&mut reports);
+        if !completed.is_empty() {
+            inner.complete(completed);
         } else if progressed {
             // Room in the queue for a `log_event_wait` caller.
             inner.cond.notify_all();
         }
-        inner.deliver(&mut reports);
         if exit {
             tracing::debug!("shutdown complete");
             return;

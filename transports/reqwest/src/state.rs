@@ -155,32 +155,31 @@ impl State {
         f(core, &mut sink)
     }
 
-    /// Complete waiters whose events are settled or whose deadline passed; carry out a
-    /// due shutdown. Returns (whether a waiter completed, whether the sender must stop).
-    pub(crate) fn settle_waiters(&mut self, now: StdInstant) -> (bool, bool) {
-        let mut changed = false;
+    /// Find waiters whose events are settled or whose deadline passed, and carry out a
+    /// due shutdown. Returns the reports to hand out with [`Inner::complete`] once the
+    /// outcome callback has seen every outcome, and whether the sender must stop.
+    pub(crate) fn settle_waiters(&mut self, now: StdInstant) -> (Vec<(u64, FlushReport)>, bool) {
+        let mut done = Vec::new();
         let mut shutdown_due = false;
-        for w in self.waiters.iter_mut().filter(|w| w.done.is_none()) {
+        for w in self.waiters.iter().filter(|w| w.done.is_none()) {
             let settled = self.core.is_settled(w.upto);
             if settled || now >= w.deadline {
                 if w.shutdown {
                     shutdown_due = true;
                 } else {
-                    w.done = Some(w.report(!settled, false));
-                    changed = true;
+                    done.push((w.key, w.report(!settled, false)));
                 }
             }
         }
         if shutdown_due {
-            self.stop();
-            changed = true;
+            return (self.stop(), true);
         }
-        (changed, shutdown_due)
+        (done, false)
     }
 
-    /// Drop whatever is still pending (reported as `Dropped(Shutdown)`), complete every
-    /// waiter and stop.
-    pub(crate) fn stop(&mut self) {
+    /// Drop whatever is still pending (reported as `Dropped(Shutdown)`) and stop.
+    /// Returns the reports of every waiter (for [`Inner::complete`]).
+    pub(crate) fn stop(&mut self) -> Vec<(u64, FlushReport)> {
         let before: Vec<u64> = self
             .waiters
             .iter()
@@ -192,12 +191,13 @@ impl State {
         if dropped > 0 {
             tracing::warn!(dropped, "shutdown dropped events that were not delivered");
         }
-        for (w, pending_before) in self.waiters.iter_mut().zip(before) {
-            if w.done.is_none() {
-                w.done = Some(w.report(pending_before > 0, false));
-            }
-        }
         self.phase = Phase::Stopped;
+        self.waiters
+            .iter()
+            .zip(before)
+            .filter(|(w, _)| w.done.is_none())
+            .map(|(w, pending_before)| (w.key, w.report(pending_before > 0, false)))
+            .collect()
     }
 }
 
@@ -335,6 +335,22 @@ impl Inner {
         buf.clear();
     }
 
+    /// Hand out waiter reports (after their outcomes went to the callback).
+    pub(crate) fn complete(&self, done: Vec<(u64, FlushReport)>) {
+        if done.is_empty() {
+            return;
+        }
+        {
+            let mut st = self.lock();
+            for (key, report) in done {
+                if let Some(w) = st.waiters.iter_mut().find(|w| w.key == key) {
+                    w.done.get_or_insert(report);
+                }
+            }
+        }
+        self.wake_waiters();
+    }
+
     /// Move the outcomes collected in `st` into `into` (for [`Inner::deliver`]).
     pub(crate) fn take_reports(st: &mut State, into: &mut ReportBuf) {
         if let Some(r) = st.reports.as_mut() {
@@ -395,14 +411,17 @@ impl Inner {
             if let Some(r) = Self::take_done(&mut st, key) {
                 return r;
             }
-            if st.phase == Phase::ShuttingDown {
-                st.stop();
-            }
+            let others = if st.phase == Phase::ShuttingDown {
+                st.stop()
+            } else {
+                Vec::new()
+            };
             Self::take_reports(&mut st, &mut reports);
-            match st.waiters.iter().position(|w| w.key == key) {
+            let report = match st.waiters.iter().position(|w| w.key == key) {
                 Some(pos) => {
                     let w = st.waiters.swap_remove(pos);
-                    let mut r = w.done.unwrap_or_else(|| w.report(false, true));
+                    let own = others.iter().find(|(k, _)| *k == key).map(|(_, r)| *r);
+                    let mut r = w.done.or(own).unwrap_or_else(|| w.report(false, true));
                     r.stopped = true;
                     r
                 }
@@ -410,9 +429,12 @@ impl Inner {
                     stopped: true,
                     ..FlushReport::default()
                 },
-            }
+            };
+            (report, others)
         };
+        let (report, others) = report;
         self.deliver(&mut reports);
+        self.complete(others);
         self.wake_waiters();
         report
     }
