@@ -277,7 +277,8 @@ def build_peers(args) -> list[Peer]:
         hold_argv=None,
         hold_na="n/a (no hold mode wired in yet)",
         unavailable=send_unavailable,
-        settings="--flush-queue-size 1000",
+        settings="--flush-queue-size 1000, every other option at its default (its flush interval "
+                 "and in-flight limit are its own; a run takes well under its 10 s default interval)",
     ))
     if args.peers:
         wanted = set(args.peers)
