@@ -47,7 +47,7 @@
 //! # Features
 //! - `rustls` (default): HTTPS through rustls.
 //! - `native-tls`: HTTPS through the platform's TLS library instead.
-//! - `gzip`: gzip request bodies ([`Options::gzip`]).
+//! - `gzip`: gzip request bodies (`Options::gzip`).
 //!
 //! Logs go through `tracing`; the API key never appears in logs or `Debug` output.
 #![forbid(unsafe_code)]

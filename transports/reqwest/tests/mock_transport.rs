@@ -504,3 +504,14 @@ fn bad_options_are_refused_at_init() {
         .unwrap_err();
     assert!(e.to_string().contains("unusable server URL"));
 }
+
+#[test]
+fn the_client_and_its_futures_can_move_between_threads() {
+    fn send_sync_clone<T: Send + Sync + Clone>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let c = client(fast_options(), &MockTransport::new());
+    send_sync_clone(&c);
+    send(c.flush());
+    send(c.flush_within(Duration::from_secs(1)));
+    send(c.shutdown(Duration::from_secs(1)));
+}
