@@ -154,6 +154,9 @@ struct Flight {
     events: u16,
 }
 
+/// Full batches delivered at a 413-learned limit before it is raised by an eighth.
+const PROBE_AFTER: u16 = 16;
+
 /// Bytes reserved per event for a rendered `,"time":<ms>` member.
 const TIME_MEMBER: usize = 29;
 
@@ -288,6 +291,10 @@ pub struct Client<'c, Q, R = ExponentialBackoff, const F: usize = 1> {
     consecutive_failures: u32,
     clock_offset_ms: Option<i64>,
     envelope_len: usize,
+    /// Events per request a 413 taught us (`u16::MAX`: none).
+    learned_limit: u16,
+    /// Full batches delivered since the learned limit last changed.
+    full_successes: u16,
 }
 
 impl<'c, Q: Batcher> Client<'c, Q, ExponentialBackoff, 1> {
@@ -333,6 +340,8 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
             consecutive_failures: 0,
             clock_offset_ms: config.clock_offset_ms,
             envelope_len,
+            learned_limit: u16::MAX,
+            full_successes: 0,
         }
     }
 
@@ -360,6 +369,13 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
     /// `Instant` zero.
     pub fn clock_offset_ms(&self) -> Option<i64> {
         self.clock_offset_ms
+    }
+
+    /// Events per request now: the configured size, lowered by what 413 responses taught.
+    pub fn batch_limit(&self) -> usize {
+        self.config
+            .batch_limit()
+            .min(usize::from(self.learned_limit).max(1))
     }
 
     /// Largest encoded event that can ever be sent in one request.
@@ -538,7 +554,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
 
     /// Whether a request should go now, and if not, when to look again.
     fn due(&self, now: Instant) -> (bool, Option<Instant>) {
-        let limit = self.config.batch_limit();
+        let limit = self.batch_limit();
         let mut count = 0usize;
         let mut urgent = false;
         let mut oldest: Option<Instant> = None;
@@ -600,7 +616,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
             self.write_head(&mut w).ok()?;
             let tail = self.tail_len();
             let mut picked = 0usize;
-            let mut limit = self.config.batch_limit();
+            let mut limit = self.batch_limit();
             let mut oversize: Option<EventId> = None;
             let mut cur = Cursor::new();
             while let Some((pos, m)) = cur.next(&self.queue, &self.pauses, now) {
@@ -826,6 +842,17 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         match c.class {
             Class::Delivered => {
                 self.learn_clock(now, b.server_upload_time.or(resp.date_ms));
+                if usize::from(n) >= self.batch_limit()
+                    && usize::from(self.learned_limit) < self.config.batch_limit()
+                {
+                    self.full_successes += 1;
+                    if self.full_successes >= PROBE_AFTER {
+                        self.full_successes = 0;
+                        self.learned_limit = self
+                            .learned_limit
+                            .saturating_add((self.learned_limit / 8).max(1));
+                    }
+                }
                 self.settle(slot, &|_, _| Some(Outcome::Delivered), &mut |_, _| {}, sink);
             }
             Class::RejectAll(reason) => self.settle(
@@ -883,6 +910,12 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
                 }
             }
             Class::TooLarge => {
+                if n > 1 {
+                    // The server's limit is below ours: remember it for later batches
+                    // (probed back up slowly on success), not only for these events.
+                    self.learned_limit = self.learned_limit.min(n / 2);
+                    self.full_successes = 0;
+                }
                 self.split(now, slot, n, Outcome::Dropped(DropReason::TooLarge), sink)
             }
             Class::Throttled => self.throttled(now, slot, &c.body, hint, sink),

@@ -390,7 +390,14 @@ fn seed_example_event_encodes_as_the_http_api_expects() {
 fn throttled_429_naming_nobody_waits_the_pause_and_counts_the_attempt() {
     let (mut c, mut log, ids) = flushed(2, 2);
     let sent = next(&mut c, &mut log, at(0)).unwrap();
-    respond(&mut c, &mut log, at(0), &sent, 429, r#"{"code":429,"error":"Too many requests"}"#);
+    respond(
+        &mut c,
+        &mut log,
+        at(0),
+        &sent,
+        429,
+        r#"{"code":429,"error":"Too many requests"}"#,
+    );
     assert!(next(&mut c, &mut log, at(29_999)).is_none());
     let again = next(&mut c, &mut log, at(30_000)).expect("retried after the pause");
     respond(&mut c, &mut log, at(30_000), &again, 200, OK_200);
@@ -398,4 +405,28 @@ fn throttled_429_naming_nobody_waits_the_pause_and_counts_the_attempt() {
         assert_eq!(log.of(*id), vec![Outcome::Delivered]);
     }
     assert_eq!(c.counters().failed_requests, 1);
+}
+
+#[test]
+fn too_large_413_teaches_later_batches_the_servers_limit() {
+    let mut c = client(Config::new("KEY").flush_queue_size(8));
+    let mut log = Log::default();
+    log_n(&mut c, &mut log, at(0), 8, 8);
+    let sent = next(&mut c, &mut log, at(0)).unwrap();
+    respond(&mut c, &mut log, at(0), &sent, 413, TOO_LARGE_413);
+    assert_eq!(c.batch_limit(), 4);
+    for _ in 0..2 {
+        let half = next(&mut c, &mut log, at(0)).unwrap();
+        respond(&mut c, &mut log, at(0), &half, 200, OK_200);
+    }
+    // New events go in batches of the learned size; after enough full successes it is
+    // probed back up.
+    log_n(&mut c, &mut log, at(1), 4 * 16, 8);
+    for _ in 0..16 {
+        let b = next(&mut c, &mut log, at(1)).unwrap();
+        assert_eq!(b.body["events"].as_array().unwrap().len(), 4);
+        respond(&mut c, &mut log, at(1), &b, 200, OK_200);
+    }
+    assert_eq!(c.batch_limit(), 5);
+    assert_eq!(c.counters().delivered, 8 + 64);
 }
