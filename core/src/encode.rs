@@ -89,15 +89,12 @@ impl Rng {
         let hi = (self.next_u64() & !0xF000) | 0x4000;
         let lo = (self.next_u64() & !(0xC << 60)) | (0x8 << 60);
         let bytes = (u128::from(hi) << 64 | u128::from(lo)).to_be_bytes();
+        // Where each byte's two hex digits go in `8-4-4-4-12`.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
         let mut out = [b'-'; 36];
-        let mut o = 0;
-        for (i, b) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                o += 1;
-            }
+        for (&b, &o) in bytes.iter().zip(AT.iter()) {
             out[o] = b"0123456789abcdef"[usize::from(b >> 4)];
             out[o + 1] = b"0123456789abcdef"[usize::from(b & 15)];
-            o += 2;
         }
         out
     }
@@ -175,37 +172,43 @@ fn write_members(
 }
 
 /// `user_properties` / `group_properties`: plain members, or one object per operation.
+/// `op_of` tells which operation of this object an entry is for (`None`: another object).
 fn write_op_object(
     w: &mut JsonWriter<'_>,
     props: &[crate::event::Prop<'_>],
     key: &str,
     target: fn(UserOp) -> Target,
+    op_of: fn(Target) -> Option<UserOp>,
 ) -> Result<(), EncodeError> {
-    let has = |t: Target| props.iter().any(|p| p.target == t);
-    if !UserOp::OPS
-        .iter()
-        .chain([UserOp::Plain].iter())
-        .any(|&op| has(target(op)))
-    {
+    // One pass: a bit per operation present (bit 0: plain keys).
+    let mut present = 0u16;
+    for p in props {
+        if let Some(op) = op_of(p.target) {
+            present |= 1 << (op as u16);
+        }
+    }
+    if present == 0 {
         return Ok(());
     }
-    w.key(key)?;
+    let has = |op: UserOp| present & (1 << (op as u16)) != 0;
+    w.key_plain(key)?;
     w.raw(b"{")?;
-    if has(target(UserOp::Plain)) {
+    if has(UserOp::Plain) {
         write_members(w, props, target(UserOp::Plain), true)?;
     } else {
         let mut first = true;
         for op in UserOp::OPS {
-            if !has(target(op)) {
+            if !has(op) {
                 continue;
             }
-            if !first {
-                w.raw(b",")?;
+            if first {
+                w.key_first_plain(op.key())?;
+            } else {
+                w.key_plain(op.key())?;
             }
             first = false;
-            w.key_first(op.key())?;
             if op == UserOp::ClearAll {
-                w.str("-")?;
+                w.raw(b"\"-\"")?;
             } else {
                 w.raw(b"{")?;
                 write_members(w, props, target(op), true)?;
@@ -238,22 +241,21 @@ pub fn encode_event<const N: usize>(
     w: &mut JsonWriter<'_>,
 ) -> Result<Encoded, EncodeError> {
     let start = w.len();
-    w.raw(b"{")?;
-    w.key_first("event_type")?;
+    w.raw(b"{\"event_type\":")?;
     w.str(event.event_type)?;
     if let Some(u) = event.user_id {
-        w.key("user_id")?;
+        w.key_plain("user_id")?;
         w.str(u)?;
     }
     if let Some(d) = event.device_id {
-        w.key("device_id")?;
+        w.key_plain("device_id")?;
         w.str(d)?;
     }
     if let Some(t) = event.time {
-        w.key("time")?;
+        w.key_plain("time")?;
         w.i64(t)?;
     }
-    w.key("insert_id")?;
+    w.key_plain("insert_id")?;
     match event.insert_id {
         Some(id) => w.str(id)?,
         None => {
@@ -268,7 +270,7 @@ pub fn encode_event<const N: usize>(
         ("quantity", event.quantity),
     ] {
         if let Some(v) = v {
-            w.key(key)?;
+            w.key_plain(key)?;
             w.i64(v)?;
         }
     }
@@ -279,24 +281,24 @@ pub fn encode_event<const N: usize>(
         ("revenue", event.revenue),
     ] {
         if let Some(v) = v {
-            w.key(key)?;
+            w.key_plain(key)?;
             w.f64(v)?;
         }
     }
     for f in StrField::ALL {
         if let Some(s) = event.get_string(f) {
-            w.key(f.key())?;
+            w.key_plain(f.key())?;
             w.str(s)?;
         }
     }
     if event.get_string(StrField::Library).is_none() {
-        w.key("library")?;
+        w.key_plain("library")?;
         w.str(LIBRARY)?;
     }
     let props = event.properties();
     let has_event_props = props.iter().any(|p| p.target == Target::Event);
     if has_event_props || event.event_properties_object.is_some() {
-        w.key("event_properties")?;
+        w.key_plain("event_properties")?;
         let mut first = true;
         if let Some(obj) = &event.event_properties_object {
             let at = w.len();
@@ -316,16 +318,28 @@ pub fn encode_event<const N: usize>(
         write_members(w, props, Target::Event, first)?;
         w.raw(b"}")?;
     }
-    write_op_object(w, props, "user_properties", Target::User)?;
+    write_op_object(w, props, "user_properties", Target::User, |t| match t {
+        Target::User(op) => Some(op),
+        _ => None,
+    })?;
     if props.iter().any(|p| p.target == Target::Group) {
-        w.key("groups")?;
+        w.key_plain("groups")?;
         w.raw(b"{")?;
         write_members(w, props, Target::Group, true)?;
         w.raw(b"}")?;
     }
-    write_op_object(w, props, "group_properties", Target::GroupProperty)?;
+    write_op_object(
+        w,
+        props,
+        "group_properties",
+        Target::GroupProperty,
+        |t| match t {
+            Target::GroupProperty(op) => Some(op),
+            _ => None,
+        },
+    )?;
     if let Some(p) = event.plan {
-        w.key("plan")?;
+        w.key_plain("plan")?;
         write_str_object(
             w,
             &[
@@ -337,7 +351,7 @@ pub fn encode_event<const N: usize>(
         )?;
     }
     if let Some(m) = event.ingestion_metadata {
-        w.key("ingestion_metadata")?;
+        w.key_plain("ingestion_metadata")?;
         write_str_object(
             w,
             &[
@@ -347,7 +361,7 @@ pub fn encode_event<const N: usize>(
         )?;
     }
     if let Some(s) = event.skip_user_properties_sync {
-        w.key("$skip_user_properties_sync")?;
+        w.key_plain("$skip_user_properties_sync")?;
         w.bool(s)?;
     }
     w.raw(b"}")?;
@@ -366,9 +380,9 @@ fn write_str_object(
     for (k, v) in fields {
         if let Some(v) = v {
             if first {
-                w.key_first(k)?;
+                w.key_first_plain(k)?;
             } else {
-                w.key(k)?;
+                w.key_plain(k)?;
             }
             first = false;
             w.str(v)?;

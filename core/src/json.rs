@@ -107,10 +107,15 @@ impl<'b> JsonWriter<'b> {
 
     /// Append `s` as a quoted, escaped JSON string.
     pub fn str(&mut self, s: &str) -> Result<(), BufferFull> {
-        self.byte(b'"')?;
         let bytes = s.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        let Some(first) = first_escape(bytes) else {
+            // Nothing to escape (the usual case): one bounds check, one copy.
+            return self.quoted(b"\"", bytes, b"\"");
+        };
+        self.byte(b'"')?;
+        self.raw(&bytes[..first])?;
+        let mut start = first;
+        for (i, &b) in bytes.iter().enumerate().skip(first) {
             let esc = ESCAPE[b as usize];
             if esc == 0 {
                 continue;
@@ -134,14 +139,49 @@ impl<'b> JsonWriter<'b> {
         self.byte(b'"')
     }
 
+    /// `open`, `bytes` and `close` in one go.
+    #[inline]
+    fn quoted(&mut self, open: &[u8], bytes: &[u8], close: &[u8]) -> Result<(), BufferFull> {
+        let n = open.len() + bytes.len() + close.len();
+        let end = self.len.checked_add(n).ok_or(BufferFull)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(BufferFull)?;
+        let (a, rest) = dst.split_at_mut(open.len());
+        a.copy_from_slice(open);
+        let (b, c) = rest.split_at_mut(bytes.len());
+        b.copy_from_slice(bytes);
+        c.copy_from_slice(close);
+        self.len = end;
+        Ok(())
+    }
+
+    /// Append `,"key":` for a key that needs no escaping (the encoder's own field names).
+    #[inline]
+    pub(crate) fn key_plain(&mut self, key: &str) -> Result<(), BufferFull> {
+        debug_assert!(first_escape(key.as_bytes()).is_none());
+        self.quoted(b",\"", key.as_bytes(), b"\":")
+    }
+
+    /// Append `"key":` for a key that needs no escaping (first member of an object).
+    #[inline]
+    pub(crate) fn key_first_plain(&mut self, key: &str) -> Result<(), BufferFull> {
+        debug_assert!(first_escape(key.as_bytes()).is_none());
+        self.quoted(b"\"", key.as_bytes(), b"\":")
+    }
+
     /// Append `"key":` (first member of an object: no leading comma).
     pub fn key_first(&mut self, key: &str) -> Result<(), BufferFull> {
+        if first_escape(key.as_bytes()).is_none() {
+            return self.quoted(b"\"", key.as_bytes(), b"\":");
+        }
         self.str(key)?;
         self.byte(b':')
     }
 
     /// Append `,"key":`.
     pub fn key(&mut self, key: &str) -> Result<(), BufferFull> {
+        if first_escape(key.as_bytes()).is_none() {
+            return self.quoted(b",\"", key.as_bytes(), b"\":");
+        }
         self.byte(b',')?;
         self.key_first(key)
     }
@@ -184,6 +224,34 @@ impl<'b> JsonWriter<'b> {
     pub fn bool(&mut self, v: bool) -> Result<(), BufferFull> {
         self.raw(if v { b"true" } else { b"false" })
     }
+}
+
+/// Index of the first byte of `bytes` that a JSON string must escape (control characters,
+/// `"` and `\\`), checking eight bytes at a time.
+#[inline]
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether any byte of `x` is zero / below 0x20 (exact as a yes-or-no answer).
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let below_space = |x: u64| x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
+    let mut at = 0;
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if below_space(x)
+            || zero(x ^ (ONES * u64::from(b'"')))
+            || zero(x ^ (ONES * u64::from(b'\\')))
+        {
+            break;
+        }
+        at += 8;
+    }
+    bytes[at..]
+        .iter()
+        .position(|&b| ESCAPE[usize::from(b)] != 0)
+        .map(|i| at + i)
 }
 
 /// Why a piece of text is not acceptable JSON.
@@ -496,6 +564,28 @@ mod tests {
         assert_eq!(&enc("\n\t\r\u{8}\u{c}")[..], br#""\n\t\r\b\f""#);
         assert_eq!(&enc("\u{0}\u{1f}")[..], br#""\u0000\u001f""#);
         assert_eq!(&enc("é✓😀")[..], "\"é✓😀\"".as_bytes());
+    }
+
+    #[test]
+    fn word_at_a_time_scan_finds_the_first_byte_to_escape() {
+        let naive = |b: &[u8]| b.iter().position(|&c| ESCAPE[usize::from(c)] != 0);
+        for fill in [b'a', 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']'] {
+            for len in 0..20 {
+                let mut buf = [fill; 20];
+                assert_eq!(first_escape(&buf[..len]), naive(&buf[..len]));
+                for at in 0..len {
+                    for c in 0u8..=255 {
+                        buf[at] = c;
+                        assert_eq!(
+                            first_escape(&buf[..len]),
+                            naive(&buf[..len]),
+                            "{c:#x} at {at}"
+                        );
+                        buf[at] = fill;
+                    }
+                }
+            }
+        }
     }
 
     #[test]
