@@ -65,11 +65,11 @@ struct Args {
     /// Requests in flight at once, 1–16.
     #[arg(long, default_value_t = 4)]
     max_in_flight: usize,
-    /// Queue capacity in events; reading waits when it is full [default: enough for
-    /// every request in flight plus two batches, at least 4096].
+    /// Queue capacity in events; reading waits when it is full [default: a batch per
+    /// request in flight plus one, at least 2048].
     #[arg(long)]
     queue_events: Option<usize>,
-    /// Queue capacity in bytes of encoded events [default: 512 per event, at least 2 MiB].
+    /// Queue capacity in bytes of encoded events [default: 256 per event, at least 1 MiB].
     #[arg(long)]
     queue_bytes: Option<usize>,
     /// Read events from this file instead of stdin.
@@ -80,11 +80,11 @@ struct Args {
 fn options(a: &Args) -> Options {
     // Streaming needs little queue: what is in flight plus the batches being filled.
     let queue_events = a.queue_events.unwrap_or_else(|| {
-        (usize::from(a.flush_queue_size) * (a.max_in_flight.min(16) + 2)).max(4096)
+        (usize::from(a.flush_queue_size) * (a.max_in_flight.min(16) + 1)).max(2048)
     });
     let queue_bytes = a
         .queue_bytes
-        .unwrap_or_else(|| queue_events.saturating_mul(512).max(2 << 20));
+        .unwrap_or_else(|| queue_events.saturating_mul(256).max(1 << 20));
     let mut o = Options::default()
         .use_batch(a.batch)
         .flush_queue_size(a.flush_queue_size)
@@ -153,7 +153,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, input);
+    let mut reader = BufReader::with_capacity(64 * 1024, input);
     let mut line = Vec::with_capacity(4096);
     let (mut number, mut read, mut invalid) = (0u64, 0u64, 0u64);
     let mut progress = Progress {

@@ -22,7 +22,7 @@ use crate::error::{BlockingError, InitError, LogError};
 use crate::middleware::FnMiddleware;
 use crate::options::Options;
 use crate::report::FlushReport;
-use crate::sender::{self, SenderConfig};
+use crate::sender::{self, Dispatch, Lend, SenderConfig};
 use crate::state::{
     Clock, CoreClient, Inner, InnerConfig, Phase, deadline_from, enter_middleware, intern,
     random_seed, with_scratch,
@@ -42,7 +42,10 @@ use crate::transport::ReqwestTransport;
 /// println!("{report}");
 /// ```
 pub fn init(api_key: impl AsRef<str>, options: Options) -> Result<Client, InitError> {
-    let transport = ReqwestTransport::builder().timeout(options.request_timeout);
+    let plain_http = options.url().starts_with("http://");
+    let transport = ReqwestTransport::builder()
+        .timeout(options.request_timeout)
+        .plain_http_only(plain_http);
     #[cfg(feature = "gzip")]
     let transport = transport.gzip(options.gzip);
     let transport = transport.build().map_err(InitError::Transport)?;
@@ -64,7 +67,7 @@ fn spawn_on(handle: &tokio::runtime::Handle, fut: impl Future<Output = ()> + Sen
 }
 
 /// Run the sender on its own thread with a single-threaded tokio runtime.
-fn spawn_thread<T: Transport + Clone + Send + 'static>(
+fn spawn_thread<T: Dispatch + Send + 'static>(
     inner: Arc<Inner>,
     transport: T,
     cfg: SenderConfig,
@@ -256,6 +259,7 @@ impl Client {
         T: Transport + Clone + Send + 'static,
     {
         let (inner, cfg) = setup(api_key.as_ref(), &options)?;
+        let transport = Lend(transport);
         let thread =
             match &options.runtime {
                 Some(handle) => {

@@ -34,43 +34,76 @@ struct Owned {
     truncated: bool,
 }
 
-/// A finished request: its result and its buffers (for reuse).
-struct Done {
+/// A finished request: its result and its response buffer (for reuse).
+pub(crate) struct Done {
     flight: FlightId,
-    body: Vec<u8>,
     response_buf: Vec<u8>,
     result: Result<Owned, TransportError>,
 }
 
-async fn send_one<T: Transport>(
-    mut transport: T,
-    url: &'static str,
-    body: Vec<u8>,
-    len: usize,
-    mut response_buf: Vec<u8>,
-    flight: FlightId,
-) -> Done {
-    let result = transport
-        .send(
-            Request {
-                url,
-                body: &body[..len],
-            },
-            &mut response_buf,
-        )
-        .await
-        .map(|r| Owned {
-            status: r.status,
-            retry_after_secs: r.retry_after_secs,
-            date_ms: r.date_ms,
-            body: r.body.to_vec(),
-            truncated: r.truncated,
-        });
-    Done {
-        flight,
-        body,
-        response_buf,
-        result,
+/// How the sender hands a request to its transport: the body is the sender's to give.
+pub(crate) trait Dispatch: Clone {
+    /// Send `body` to `url`, reading the response into `response_buf`.
+    fn dispatch(
+        self,
+        url: &'static str,
+        body: Vec<u8>,
+        response_buf: Vec<u8>,
+        flight: FlightId,
+    ) -> impl Future<Output = Done>;
+}
+
+/// The response, owned (so the buffer it borrows can be returned).
+fn owned(result: Result<Response<'_>, TransportError>) -> Result<Owned, TransportError> {
+    result.map(|r| Owned {
+        status: r.status,
+        retry_after_secs: r.retry_after_secs,
+        date_ms: r.date_ms,
+        body: r.body.to_vec(),
+        truncated: r.truncated,
+    })
+}
+
+/// The reqwest transport takes the body as it is (no copy).
+impl Dispatch for crate::transport::ReqwestTransport {
+    async fn dispatch(
+        mut self,
+        url: &'static str,
+        body: Vec<u8>,
+        mut response_buf: Vec<u8>,
+        flight: FlightId,
+    ) -> Done {
+        let result = owned(self.send_owned(url, body, &mut response_buf).await);
+        Done {
+            flight,
+            response_buf,
+            result,
+        }
+    }
+}
+
+/// Any core transport, lending it the body.
+#[derive(Clone)]
+pub(crate) struct Lend<T>(pub(crate) T);
+
+impl<T: Transport + Clone> Dispatch for Lend<T> {
+    async fn dispatch(
+        mut self,
+        url: &'static str,
+        body: Vec<u8>,
+        mut response_buf: Vec<u8>,
+        flight: FlightId,
+    ) -> Done {
+        let result = self
+            .0
+            .send(Request { url, body: &body }, &mut response_buf)
+            .await;
+        let result = owned(result);
+        Done {
+            flight,
+            response_buf,
+            result,
+        }
     }
 }
 
@@ -88,13 +121,14 @@ impl Drop for AliveGuard {
 }
 
 /// The sender loop; returns after a shutdown.
-pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, cfg: SenderConfig) {
+pub(crate) async fn run<T: Dispatch>(inner: Arc<Inner>, transport: T, cfg: SenderConfig) {
     let _alive = AliveGuard(inner.clone());
     let mut flights = Vec::with_capacity(cfg.max_in_flight);
     for _ in 0..cfg.max_in_flight {
         flights.push(None);
     }
-    let mut bodies: Vec<Vec<u8>> = Vec::new();
+    // Requests are built here, then copied out at their exact size.
+    let mut scratch: Vec<u8> = Vec::new();
     let mut response_bufs: Vec<Vec<u8>> = Vec::new();
     let mut reports = ReportBuf::default();
     let mut done: Option<Done> = None;
@@ -138,7 +172,6 @@ pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, c
                         tracing::warn!(events, status, "events dropped");
                     }
                 }
-                bodies.push(d.body);
                 response_bufs.push(d.response_buf);
                 progressed = true;
             }
@@ -147,27 +180,25 @@ pub(crate) async fn run<T: Transport + Clone>(inner: Arc<Inner>, transport: T, c
                     let Some(slot) = flights.iter().position(Option::is_none) else {
                         break;
                     };
-                    let mut body = bodies
-                        .pop()
-                        .unwrap_or_else(|| vec![0u8; cfg.max_request_bytes]);
+                    if scratch.is_empty() {
+                        // Zeroed allocations are mapped lazily: only what is written is touched.
+                        scratch = vec![0u8; cfg.max_request_bytes];
+                    }
                     let out = st.with_sink(|core, sink| {
-                        core.next_request(now, &mut body, sink)
+                        core.next_request(now, &mut scratch, sink)
                             .map(|o| (o.flight, o.request.body.len(), o.events))
                     });
                     let Some((flight, len, events)) = out else {
-                        bodies.push(body);
                         break;
                     };
                     tracing::trace!(events, bytes = len, "sending");
                     let response_buf = response_bufs
                         .pop()
                         .unwrap_or_else(|| vec![0u8; RESPONSE_BUF]);
-                    flights[slot] = Some(Box::pin(send_one(
-                        transport.clone(),
-                        // The core sends every request to its configured URL.
+                    // The core sends every request to its configured URL.
+                    flights[slot] = Some(Box::pin(transport.clone().dispatch(
                         inner.url,
-                        body,
-                        len,
+                        scratch[..len].to_vec(),
                         response_buf,
                         flight,
                     )));

@@ -56,6 +56,7 @@ pub struct TransportBuilder {
     timeout: Duration,
     connect_timeout: Option<Duration>,
     gzip: bool,
+    plain_http: bool,
 }
 
 impl TransportBuilder {
@@ -83,6 +84,15 @@ impl TransportBuilder {
         self
     }
 
+    /// The transport will only post to `http://` URLs (a local server or relay): the
+    /// system's certificate roots are not loaded (a faster start and about 1.5 MB less
+    /// memory), and an `https://` URL would fail certificate verification.
+    #[must_use]
+    pub fn plain_http_only(mut self, on: bool) -> Self {
+        self.plain_http = on;
+        self
+    }
+
     /// Build the transport: one keep-alive connection pool, no redirects, no proxy
     /// discovery.
     pub fn build(self) -> Result<ReqwestTransport, BuildError> {
@@ -94,6 +104,10 @@ impl TransportBuilder {
             .pool_idle_timeout(Duration::from_secs(50));
         if let Some(t) = self.connect_timeout {
             b = b.connect_timeout(t);
+        }
+        #[cfg(any(feature = "rustls", feature = "native-tls"))]
+        if self.plain_http {
+            b = b.tls_certs_only(Vec::new());
         }
         let client = b.build().map_err(BuildError)?;
         Ok(ReqwestTransport {
@@ -154,6 +168,7 @@ impl ReqwestTransport {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: None,
             gzip: false,
+            plain_http: false,
         }
     }
 
@@ -201,7 +216,8 @@ impl ReqwestTransport {
         Ok(parsed)
     }
 
-    fn body(&self, body: &[u8]) -> Result<(Vec<u8>, bool), TransportError> {
+    /// The bytes to post: `body` itself, or its gzip compression.
+    fn encode_body(&self, body: Vec<u8>) -> Result<(Vec<u8>, bool), TransportError> {
         #[cfg(feature = "gzip")]
         if self.gzip {
             use std::io::Write as _;
@@ -209,13 +225,78 @@ impl ReqwestTransport {
                 Vec::with_capacity(body.len() / 4 + 64),
                 flate2::Compression::fast(),
             );
-            enc.write_all(body).map_err(|_| TransportError::Io)?;
+            enc.write_all(&body).map_err(|_| TransportError::Io)?;
             return enc
                 .finish()
                 .map(|b| (b, true))
                 .map_err(|_| TransportError::Io);
         }
-        Ok((body.to_vec(), false))
+        Ok((body, false))
+    }
+
+    /// [`Transport::send`] with an owned body, which goes to reqwest without a copy.
+    pub(crate) async fn send_owned<'b>(
+        &mut self,
+        url: &str,
+        body: Vec<u8>,
+        body_buf: &'b mut [u8],
+    ) -> Result<Response<'b>, TransportError> {
+        let url = self.url_for(url)?;
+        let (body, gzipped) = self.encode_body(body)?;
+        let mut req = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if gzipped {
+            req = req.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        let mut resp = req.body(body).send().await.map_err(|e| {
+            let kind = classify(&e);
+            tracing::debug!(error = %e, ?kind, "request failed");
+            kind
+        })?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers();
+        let retry_after_secs = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| parse_retry_after(v.as_bytes()));
+        let date_ms = headers
+            .get(DATE)
+            .and_then(|v| parse_http_date(v.as_bytes()));
+        let mut len = 0usize;
+        let mut truncated = false;
+        let mut discarded = 0usize;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let take = chunk.len().min(body_buf.len() - len);
+                    body_buf[len..len + take].copy_from_slice(&chunk[..take]);
+                    len += take;
+                    if take < chunk.len() {
+                        truncated = true;
+                        discarded += chunk.len() - take;
+                        if discarded > MAX_DISCARD {
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The status is known: report it with what was read (the core
+                    // classifies by status when the body is cut or not JSON).
+                    tracing::debug!(error = %e, status, "response body cut short");
+                    truncated = true;
+                    break;
+                }
+            }
+        }
+        Ok(Response {
+            status,
+            retry_after_secs,
+            date_ms,
+            body: &body_buf[..len],
+            truncated,
+        })
     }
 }
 
@@ -270,61 +351,8 @@ impl Transport for ReqwestTransport {
         request: Request<'_>,
         body_buf: &'b mut [u8],
     ) -> Result<Response<'b>, TransportError> {
-        let url = self.url_for(request.url)?;
-        let (body, gzipped) = self.body(request.body)?;
-        let mut req = self.client.post(url).header(
-            CONTENT_TYPE,
-            HeaderValue::from_static(request.content_type()),
-        );
-        if gzipped {
-            req = req.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        let mut resp = req.body(body).send().await.map_err(|e| {
-            let kind = classify(&e);
-            tracing::debug!(error = %e, ?kind, "request failed");
-            kind
-        })?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers();
-        let retry_after_secs = headers
-            .get(RETRY_AFTER)
-            .and_then(|v| parse_retry_after(v.as_bytes()));
-        let date_ms = headers
-            .get(DATE)
-            .and_then(|v| parse_http_date(v.as_bytes()));
-        let mut len = 0usize;
-        let mut truncated = false;
-        let mut discarded = 0usize;
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    let take = chunk.len().min(body_buf.len() - len);
-                    body_buf[len..len + take].copy_from_slice(&chunk[..take]);
-                    len += take;
-                    if take < chunk.len() {
-                        truncated = true;
-                        discarded += chunk.len() - take;
-                        if discarded > MAX_DISCARD {
-                            break;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    // The status is known: report it with what was read (the core
-                    // classifies by status when the body is cut or not JSON).
-                    tracing::debug!(error = %e, status, "response body cut short");
-                    truncated = true;
-                    break;
-                }
-            }
-        }
-        Ok(Response {
-            status,
-            retry_after_secs,
-            date_ms,
-            body: &body_buf[..len],
-            truncated,
-        })
+        // reqwest needs an owned body.
+        self.send_owned(request.url, request.body.to_vec(), body_buf)
+            .await
     }
 }
