@@ -288,8 +288,13 @@ pub fn check_input(input: &Input<'_>) {
     }
     // What serde_json reads, the classifier must read the same. (serde-json-core is more
     // lenient — raw control characters in strings, for one — and may read bodies that
-    // serde_json refuses; the status still decides the class then.)
-    if let Ok(b) = serde_json::from_slice::<Body>(body) {
+    // serde_json refuses; the status still decides the class then. serde_json in turn
+    // skips ignored strings without checking their UTF-8: JSON text is UTF-8, so only
+    // UTF-8 bodies are compared.)
+    if let (Ok(b), Ok(_)) = (
+        serde_json::from_slice::<Body>(body),
+        std::str::from_utf8(body),
+    ) {
         assert!(
             c.body_parsed,
             "a body serde_json reads was not parsed: {b:?}"

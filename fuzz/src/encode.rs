@@ -576,10 +576,13 @@ fn justify_encode_error(ev: &OwnedEvent, e: EncodeError) {
     let non_finite =
         |v: &OwnedValue, _| expected_json(&OwnedValue::Typed(Box::new(v.clone()))).is_none();
     let over_limit = |v: &OwnedValue, depth: usize, want: JsonError| {
-        let Some(j) = expected_json(&OwnedValue::Typed(Box::new(v.clone()))) else {
+        // Measure the text as written (duplicate keys and all), not a map of it.
+        let Ok(text) = serde_json::to_string(v) else {
             return false;
         };
-        let s = measure(serde_json::to_string(&j).unwrap().as_bytes()).unwrap();
+        let Ok(s) = measure(text.as_bytes()) else {
+            return false;
+        };
         match want {
             JsonError::TooDeep => s.depth + depth > MAX_DEPTH,
             JsonError::StringTooLong => s.longest_string > MAX_STRING_CHARS,
