@@ -132,6 +132,7 @@ fn setup(api_key: &str, o: &Options) -> Result<(Arc<Inner>, SenderConfig), InitE
             batch: u32::from(o.flush_queue_size),
             flush_timeout: o.flush_timeout,
             drop_timeout: o.drop_timeout,
+            flush_interval: o.flush_interval,
             opt_out: o.opt_out,
             on_outcome: o.on_outcome.clone(),
             url,
@@ -158,16 +159,19 @@ impl Drop for Handle {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        let on_runtime = tokio::runtime::Handle::try_current().is_ok();
         let key = match inner.begin_wait(inner.drop_timeout, true) {
             Ok(key) => key,
             Err(_) => {
-                if let Some(t) = thread {
+                // Stopped already: its thread is ending (joined unless that would
+                // block a runtime thread).
+                if let Some(t) = thread.filter(|_| !on_runtime) {
                     let _ = t.join();
                 }
                 return;
             }
         };
-        if tokio::runtime::Handle::try_current().is_ok() {
+        if on_runtime {
             // Blocking here could stall the sender itself: it finishes in the background.
             tracing::debug!("client dropped on a runtime thread; sender drains in the background");
             return;
@@ -380,7 +384,7 @@ impl Client {
                     && prepared.json.len() <= bytes
                 {
                     // Make sure the sender is working on it, then wait for room.
-                    st.sender_idle = false;
+                    st.sender_wake_at = Some(now);
                     inner.wake.notify_one();
                     let step = (deadline - now).min(Duration::from_millis(50));
                     st = inner
@@ -391,15 +395,20 @@ impl Client {
                     continue;
                 }
             }
-            let now = inner.clock.now();
+            let now_std = StdInstant::now();
+            let now = inner.clock.at(now_std);
             let result = st.with_sink(|core, sink| core.enqueue_prepared(now, prepared, sink));
             return match result {
                 Ok(id) => {
                     st.since_wake += 1;
                     let evicted = st.reports.as_ref().is_some_and(|r| !r.is_empty());
-                    let wake = st.sender_idle || st.since_wake >= inner.batch || evicted;
+                    // Wake the sender when a batch is full, or when it would otherwise
+                    // sleep past this event's flush interval.
+                    let due = deadline_from(now_std, inner.flush_interval);
+                    let late = st.sender_wake_at.is_none_or(|t| t > due);
+                    let wake = late || st.since_wake >= inner.batch || evicted;
                     if wake {
-                        st.sender_idle = false;
+                        st.sender_wake_at = Some(now_std);
                         st.since_wake = 0;
                     }
                     drop(st);
@@ -490,7 +499,8 @@ impl Client {
             Ok(key) => inner.wait(key).await,
             Err(report) => report,
         };
-        self.join_thread();
+        // The sender's thread (if any) ends on its own; it is joined when the last
+        // handle is dropped off a runtime thread.
         report
     }
 

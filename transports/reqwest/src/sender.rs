@@ -217,7 +217,8 @@ pub(crate) async fn run<T: Dispatch>(inner: Arc<Inner>, transport: T, cfg: Sende
             for w in st.waiters.iter().filter(|w| w.done.is_none()) {
                 target = Some(target.map_or(w.deadline, |t| t.min(w.deadline)));
             }
-            st.sender_idle = target.is_none() && in_flight == 0;
+            // With requests in flight, a response wakes the sender soon anyway.
+            st.sender_wake_at = target.or((in_flight > 0).then_some(now_std));
             st.since_wake = 0;
             (target, completed, exit)
         };

@@ -43,10 +43,6 @@ impl Clock {
         Instant::from_micros(u64::try_from(us).unwrap_or(u64::MAX / 2))
     }
 
-    pub(crate) fn now(&self) -> Instant {
-        self.at(StdInstant::now())
-    }
-
     pub(crate) fn std_at(&self, t: Instant) -> StdInstant {
         deadline_from(self.base, Duration::from_micros(t.as_micros()))
     }
@@ -129,8 +125,9 @@ pub(crate) struct State {
     /// Outcomes waiting for the callback (only when one is set).
     pub(crate) reports: Option<ReportBuf>,
     pub(crate) phase: Phase,
-    /// The sender sleeps with no timer: the next event must wake it.
-    pub(crate) sender_idle: bool,
+    /// When the sender looks at the queue next on its own (`None`: not before
+    /// something wakes it). `log_event` wakes it when an event is due earlier.
+    pub(crate) sender_wake_at: Option<StdInstant>,
     /// Events queued since the sender last looked.
     pub(crate) since_wake: u32,
     pub(crate) next_key: u64,
@@ -259,6 +256,7 @@ pub(crate) struct Inner {
     pub(crate) max_event_bytes: usize,
     pub(crate) flush_timeout: Duration,
     pub(crate) drop_timeout: Duration,
+    pub(crate) flush_interval: Duration,
     pub(crate) url: &'static str,
 }
 
@@ -269,6 +267,7 @@ pub(crate) struct InnerConfig {
     pub(crate) batch: u32,
     pub(crate) flush_timeout: Duration,
     pub(crate) drop_timeout: Duration,
+    pub(crate) flush_interval: Duration,
     pub(crate) opt_out: bool,
     pub(crate) on_outcome: Option<OutcomeCallback>,
     pub(crate) url: &'static str,
@@ -283,7 +282,7 @@ impl Inner {
                 waiters: Vec::new(),
                 reports: c.on_outcome.as_ref().map(|_| ReportBuf::default()),
                 phase: Phase::Running,
-                sender_idle: false,
+                sender_wake_at: None,
                 since_wake: 0,
                 next_key: 0,
             }),
@@ -302,6 +301,7 @@ impl Inner {
             max_event_bytes,
             flush_timeout: c.flush_timeout,
             drop_timeout: c.drop_timeout,
+            flush_interval: c.flush_interval,
             url: c.url,
         }
     }

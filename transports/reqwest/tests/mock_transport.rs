@@ -515,3 +515,38 @@ fn the_client_and_its_futures_can_move_between_threads() {
     send(c.flush_within(Duration::from_secs(1)));
     send(c.shutdown(Duration::from_secs(1)));
 }
+
+#[test]
+fn a_paused_device_does_not_delay_other_events_past_their_flush_interval() {
+    let rec = Recorder::default();
+    let t = MockTransport::new();
+    t.push(Reply::status(
+        429,
+        r#"{"code":429,"error":"Too many requests for some devices and users","eps_threshold":30,"throttled_devices":{"device-hot-01":31},"throttled_events":[0]}"#,
+    ));
+    let c = client(
+        rec.options(
+            fast_options()
+                .throttle_pause(Duration::from_secs(5))
+                .flush_interval(Duration::from_millis(100)),
+        ),
+        &t,
+    );
+    c.log_event(Event::new("Hot").device_id("device-hot-01"))
+        .unwrap();
+    let r = c.flush_blocking(Duration::from_millis(300)).unwrap();
+    assert_eq!(r.pending, 1, "the hot device is paused: {r}");
+    // The sender now sleeps until the pause ends; a new event of another device is
+    // still sent within its flush interval.
+    std::thread::sleep(Duration::from_millis(200));
+    let logged = Instant::now();
+    c.log_event(Event::new("Cool").device_id("device-cool-01"))
+        .unwrap();
+    while rec.count(|o| *o == Outcome::Delivered) == 0 {
+        assert!(
+            logged.elapsed() < Duration::from_secs(2),
+            "the cool device's event waited for the hot device's pause"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
