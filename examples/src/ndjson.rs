@@ -447,3 +447,99 @@ pub fn with_event<R>(line: &[u8], f: impl FnOnce(Event<'_>) -> R) -> Result<R, L
     }
     Ok(f(e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amplitude_core::event::Target;
+
+    fn props(line: &str) -> Vec<(Target, String, String)> {
+        with_event(line.as_bytes(), |e| {
+            e.properties()
+                .iter()
+                .map(|p| (p.target, p.key.to_owned(), format!("{:?}", p.value)))
+                .collect()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_and_escaped_ones_decoded() {
+        let line = br#"{"event_type":"a\"b","user_id":"plain-user"}"#;
+        with_event(line, |e| {
+            assert_eq!(e.event_type, "a\"b");
+            let uid = e.user_id.unwrap();
+            assert_eq!(uid, "plain-user");
+            // Borrowed from the line itself.
+            let range = line.as_ptr_range();
+            assert!(range.contains(&uid.as_ptr()));
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn user_property_operations_become_operation_entries() {
+        let p = props(
+            r#"{"event_type":"x","user_id":"user-1","user_properties":{"$set":{"a":1,"b":[true]},"$clearAll":"-"}}"#,
+        );
+        assert_eq!(
+            p,
+            vec![
+                (Target::User(UserOp::Set), "a".into(), "RawJson(1)".into()),
+                (
+                    Target::User(UserOp::Set),
+                    "b".into(),
+                    "RawJson([true])".into()
+                ),
+                (
+                    Target::User(UserOp::ClearAll),
+                    "$clearAll".into(),
+                    "Str(\"-\")".into()
+                ),
+            ]
+        );
+        let p = props(r#"{"event_type":"x","user_id":"user-1","user_properties":{"plan":"pro"}}"#);
+        assert_eq!(
+            p,
+            vec![(
+                Target::User(UserOp::Plain),
+                "plan".into(),
+                "RawJson(\"pro\")".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn groups_take_a_string_or_a_list_of_strings() {
+        let p = props(
+            r#"{"event_type":"x","user_id":"user-1","groups":{"org":"acme","teams":["a","b"]}}"#,
+        );
+        assert_eq!(p[0], (Target::Group, "org".into(), "Str(\"acme\")".into()));
+        assert_eq!(p[1].2, "List([Str(\"a\"), Str(\"b\")])");
+        let err = with_event(
+            br#"{"event_type":"x","user_id":"user-1","groups":{"org":5}}"#,
+            |_| (),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "groups: org must be a string or a list of strings"
+        );
+    }
+
+    #[test]
+    fn malformed_lines_say_what_is_wrong() {
+        let msg = |l: &str| with_event(l.as_bytes(), |_| ()).unwrap_err().to_string();
+        assert!(msg("{").contains("EOF"));
+        assert!(msg(r#"{"event_type":"x","user_id":42}"#).contains("expected a string"));
+        assert!(
+            msg(r#"{"event_type":"x","user_properties":{"$set":5}}"#)
+                .starts_with("user_properties: $set:")
+        );
+        assert!(
+            msg(r#"{"event_type":"x","plan":{"branch":"m","extra":1}}"#)
+                .contains("unknown field `extra`")
+        );
+        assert!(msg(r#"{"event_type":"x","event_properties":{"s":"#).contains("EOF"));
+    }
+}

@@ -307,3 +307,56 @@ impl Options {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_official_sdks() {
+        let o = Options::default();
+        assert_eq!(o.flush_queue_size, 200);
+        assert_eq!(o.flush_interval, Duration::from_secs(10));
+        assert_eq!(o.max_retries, 12);
+        assert_eq!(o.throttle_pause, Duration::from_secs(30));
+        assert_eq!(o.min_id_length, 5);
+        assert_eq!(o.request_timeout, Duration::from_secs(10));
+        assert_eq!(o.url(), "https://api2.amplitude.com/2/httpapi");
+        assert_eq!(o.check(), Ok(()));
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        let bad = |o: Options| o.check().unwrap_err().0;
+        assert_eq!(
+            bad(Options::default().flush_queue_size(2001)),
+            "flush_queue_size"
+        );
+        assert_eq!(bad(Options::default().max_in_flight(0)), "max_in_flight");
+        assert_eq!(
+            bad(Options::default().request_timeout(Duration::ZERO)),
+            "request_timeout"
+        );
+        assert_eq!(
+            bad(Options::default().retry_backoff(Duration::from_secs(2), Duration::from_secs(1))),
+            "retry_backoff"
+        );
+        assert_eq!(bad(Options::default().min_id_length(0)), "min_id_length");
+        assert_eq!(
+            bad(Options::default().max_request_bytes(10)),
+            "max_request_bytes"
+        );
+        assert_eq!(
+            bad(Options::default().queue_capacity(1 << 20, 0)),
+            "queue_capacity"
+        );
+    }
+
+    #[test]
+    fn debug_shows_settings_but_not_the_callback() {
+        let o = Options::default().on_outcome(|_| {});
+        let text = format!("{o:?}");
+        assert!(text.contains("flush_queue_size: 200"));
+        assert!(text.contains("on_outcome: true"));
+    }
+}

@@ -556,3 +556,68 @@ impl Drop for MiddlewareGuard {
         IN_MIDDLEWARE.with(|v| v.borrow_mut().retain(|&x| x != self.0));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_round_trips_std_instants_to_the_microsecond() {
+        let base = StdInstant::now();
+        let clock = Clock::new(base);
+        let later = base + Duration::from_millis(1234) + Duration::from_micros(5);
+        let t = clock.at(later);
+        assert_eq!(t.as_micros(), 1_234_005);
+        assert_eq!(clock.std_at(t), later);
+        // Before the base saturates at zero.
+        assert_eq!(
+            clock
+                .at(base.checked_sub(Duration::from_secs(1)).unwrap_or(base))
+                .as_micros(),
+            0
+        );
+    }
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let now = StdInstant::now();
+        assert!(deadline_from(now, Duration::MAX) > now + Duration::from_secs(3600 * 24 * 365));
+    }
+
+    #[test]
+    fn interned_strings_are_stored_once() {
+        let a = intern("https://example.test/2/httpapi");
+        let b = intern(&String::from("https://example.test/2/httpapi"));
+        assert!(std::ptr::eq(a, b));
+        assert_ne!(intern("k1").as_ptr(), intern("k2").as_ptr());
+    }
+
+    #[test]
+    fn waiter_reports_count_what_is_left() {
+        let w = Waiter {
+            key: 0,
+            upto: EventId(10),
+            deadline: StdInstant::now(),
+            shutdown: false,
+            start_pending: 10,
+            delivered: 6,
+            rejected: 1,
+            dropped: 1,
+            done: None,
+        };
+        let r = w.report(true, false);
+        assert_eq!((r.pending, r.timed_out, r.total()), (2, true, 10));
+    }
+
+    #[test]
+    fn nested_scratch_use_gets_its_own_buffer() {
+        let outer = with_scratch(64, |_, buf| {
+            buf[0] = 1;
+            with_scratch(64, |_, inner| {
+                inner[0] = 2;
+                inner[0]
+            }) + buf[0]
+        });
+        assert_eq!(outer, 3);
+    }
+}
