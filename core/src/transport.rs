@@ -214,7 +214,9 @@ pub fn parse_http_date(value: &[u8]) -> Option<u64> {
     let month = MONTHS.iter().position(|m| &v[8..11] == *m)? as u64 + 1;
     let year = num(&v[12..16])?;
     let (h, m, s) = (num(&v[17..19])?, num(&v[20..22])?, num(&v[23..25])?);
-    if v[16] != b' '
+    if v[7] != b' '
+        || v[11] != b' '
+        || v[16] != b' '
         || v[19] != b':'
         || v[22] != b':'
         || year < 1970

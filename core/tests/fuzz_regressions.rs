@@ -2,6 +2,7 @@
 
 use amplitude_core::encode::{EncodeError, Rng, encode_event};
 use amplitude_core::json::{JsonError, JsonWriter, MAX_DEPTH};
+use amplitude_core::transport::parse_http_date;
 use amplitude_core::validate::{Rule, Rules, validate};
 use amplitude_core::{Event, RawJson, Value};
 
@@ -70,5 +71,28 @@ fn typed_value_nested_in_lists_counts_towards_the_depth_limit() {
             Err(EncodeError::Limits(JsonError::TooDeep))
         };
         assert_eq!(got, want, "{outer}+{inner}");
+    }
+}
+
+/// classify_response found `Sun, 06 Nov`1994 08:49:37 GMT` read as a date: the separators
+/// around the month were not checked.
+#[test]
+fn http_date_needs_every_separator() {
+    assert_eq!(
+        parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(784_111_777_000)
+    );
+    for bad in [
+        &b"Sun, 06 Nov`1994 08:49:37 GMT"[..],
+        b"Sun, 06-Nov 1994 08:49:37 GMT",
+        b"Sun, 06 Nov 1994T08:49:37 GMT",
+        b"Sun, 06 Nov 1994 08-49:37 GMT",
+    ] {
+        assert_eq!(
+            parse_http_date(bad),
+            None,
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
