@@ -44,6 +44,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Data you already hold as `serde_json` goes in as it is — typed through
+//! [`Value::serde`], or as pre-encoded [`RawJson`]:
+//!
+//! ```
+//! # use amplitude_reqwest::{Client, Options};
+//! # let client = Client::with_transport("KEY", Options::default(), amplitude_mock::MockTransport::new())?;
+//! use amplitude_reqwest::{Event, RawJson, Value};
+//! use serde_json::json;
+//!
+//! let cart = json!({"items": [{"sku": "A-1", "qty": 2}], "total": 19.5});
+//! let event: Event = Event::new("Checkout Started")
+//!     .user_id("datamonster@gmail.com")
+//!     .property("cart", Value::serde(&cart))
+//!     .property("flags", RawJson::new(r#"["beta","eu"]"#)?);
+//! client.log_event(event)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Features
 //! - `rustls` (default): HTTPS through rustls.
 //! - `native-tls`: HTTPS through the platform's TLS library instead.
