@@ -6,6 +6,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{Map, Value as Json};
 
+use amplitude_core::Logged;
 use amplitude_core::client::{Client, LogError, prepare};
 use amplitude_core::config::Config;
 use amplitude_core::encode::{EncodeError, LIBRARY, Rng, encode_event};
@@ -17,10 +18,9 @@ use amplitude_core::queue::{RamQueue, Slot};
 use amplitude_core::validate::{
     Field, MAX_GROUP_TYPES, MAX_GROUP_VALUES, REJECTED_IDS, Rule, Rules, ValidationError, validate,
 };
-use amplitude_core::{Logged, RawJson};
 use embassy_time::Instant;
 
-use crate::owned::{Arenas, OwnedEvent, OwnedTarget, OwnedValue, PROPS, expected_json};
+use crate::owned::{Arenas, OwnedEvent, OwnedTarget, OwnedValue, PROPS, expected_json, raw};
 use crate::raw_json::measure;
 
 const BIG: usize = 1 << 18;
@@ -404,7 +404,7 @@ fn seen(v: &OwnedValue) -> Seen<'_> {
     match v {
         OwnedValue::Float(f) => Seen::Scalar(Some(*f)),
         OwnedValue::Str(s) => Seen::Str(s),
-        OwnedValue::Raw(s) if RawJson::new(s).is_err() => Seen::Str(s),
+        OwnedValue::Raw(s) if raw(s).is_none() => Seen::Str(s),
         OwnedValue::List(l) => Seen::List(l),
         OwnedValue::Object(o) => Seen::Object(o),
         OwnedValue::Raw(_) | OwnedValue::Typed(_) => Seen::Opaque,
@@ -477,7 +477,7 @@ fn justify_invalid(ev: &OwnedEvent, e: ValidationError) {
             .is_some_and(|p| p.iter().any(opt_long)),
         (Field::EventPropertiesObject, Rule::NotAnObject) => match &ev.event_properties_object {
             Some(OwnedValue::Object(_) | OwnedValue::Typed(_)) => false,
-            Some(OwnedValue::Raw(s)) => !RawJson::new(s).is_ok_and(|r| r.as_str().starts_with('{')),
+            Some(OwnedValue::Raw(s)) => !raw(s).is_some_and(|r| r.as_str().starts_with('{')),
             Some(_) => true,
             None => false,
         },
