@@ -42,6 +42,7 @@ use crate::transport::ReqwestTransport;
 /// println!("{report}");
 /// ```
 pub fn init(api_key: impl AsRef<str>, options: Options) -> Result<Client, InitError> {
+    let (inner, cfg) = setup(api_key.as_ref(), &options)?;
     let plain_http = options.url().starts_with("http://");
     let transport = ReqwestTransport::builder()
         .timeout(options.request_timeout)
@@ -49,7 +50,6 @@ pub fn init(api_key: impl AsRef<str>, options: Options) -> Result<Client, InitEr
     #[cfg(feature = "gzip")]
     let transport = transport.gzip(options.gzip);
     let transport = transport.build().map_err(InitError::Transport)?;
-    let (inner, cfg) = setup(api_key.as_ref(), &options)?;
     let thread = match &options.runtime {
         Some(handle) => {
             spawn_on(handle, sender::run(inner.clone(), transport, cfg));
