@@ -918,7 +918,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
                 }
                 self.split(now, slot, n, Outcome::Dropped(DropReason::TooLarge), sink)
             }
-            Class::Throttled => self.throttled(now, slot, &c.body, hint, sink),
+            Class::Throttled => self.throttled(now, slot, n, &c.body, hint, sink),
             Class::Retry => self.retry_flight(now, slot, hint, sink),
         }
     }
@@ -953,6 +953,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         &mut self,
         now: Instant,
         slot: u8,
+        n: u16,
         b: &crate::response::Body,
         hint: Option<Duration>,
         sink: &mut S,
@@ -992,7 +993,16 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         self.settle(
             slot,
             &|m, _| quota(m).then_some(Outcome::Dropped(DropReason::DailyQuota)),
-            &mut |m, i| m.not_before = if throttled(m, i) { until } else { now },
+            &mut |m, i| {
+                if throttled(m, i) {
+                    // A key over its budget in one request is refused whole every time:
+                    // its events travel in smaller requests after the pause.
+                    m.not_before = until;
+                    m.split_cap = m.split_cap.min((n / 2).max(1));
+                } else {
+                    m.not_before = now;
+                }
+            },
             sink,
         );
     }

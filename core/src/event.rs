@@ -515,3 +515,57 @@ impl<'a, const N: usize> Event<'a, N> {
         self.overflow
     }
 }
+
+/// An event type with typed properties, like the events Amplitude's Ampli generates: a
+/// `#[derive(Serialize)]` struct whose fields are the event properties.
+///
+/// It logs directly, through `From<&T> for Event`; ids and other fields are added with
+/// the usual builders. The built-in dynamic [`Event`] is what every typed event becomes.
+///
+/// ```
+/// use amplitude_core::{Event, event::TypedEvent};
+///
+/// #[derive(serde::Serialize)]
+/// struct ButtonClicked<'a> {
+///     button_color: &'a str,
+///     clicks: u32,
+/// }
+/// impl TypedEvent for ButtonClicked<'_> {
+///     const EVENT_TYPE: &'static str = "Button Clicked";
+/// }
+///
+/// let clicked = ButtonClicked { button_color: "red", clicks: 2 };
+/// let ev = Event::from(&clicked).user_id("user-1234");
+/// assert_eq!(ev.event_type, "Button Clicked");
+/// ```
+pub trait TypedEvent: serde::Serialize + Sync {
+    /// The `event_type`.
+    const EVENT_TYPE: &'static str;
+
+    /// The dynamic event carrying these properties.
+    fn to_event(&self) -> Event<'_>
+    where
+        Self: Sized,
+    {
+        Event::new(Self::EVENT_TYPE).event_properties(Value::Serde(self))
+    }
+}
+
+impl<'a, T: TypedEvent> From<&'a T> for Event<'a> {
+    fn from(typed: &'a T) -> Self {
+        typed.to_event()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn events_can_cross_threads_and_awaits() {
+        assert_send_sync::<Event<'static>>();
+        assert_send_sync::<Value<'static>>();
+    }
+}

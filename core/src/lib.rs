@@ -63,7 +63,7 @@ pub mod value;
 
 pub use client::{Client, LogError, Logged};
 pub use config::Config;
-pub use event::Event;
+pub use event::{Event, TypedEvent};
 pub use identify::{GroupIdentify, Identify, Revenue};
 pub use outcome::{DropReason, Outcome, RejectReason};
 pub use validate::ValidationError;

@@ -100,12 +100,12 @@ pub enum Value<'a> {
     /// Pre-encoded, validated JSON.
     Raw(RawJson<'a>),
     /// Typed data written by its `serde::Serialize` implementation.
-    Serde(&'a dyn ToJson),
+    Serde(&'a (dyn ToJson + Sync)),
 }
 
 impl<'a> Value<'a> {
-    /// Wrap any `serde::Serialize` value.
-    pub fn serde<T: serde::Serialize>(value: &'a T) -> Self {
+    /// Wrap any `serde::Serialize` value (`Sync`, so that events stay `Send`).
+    pub fn serde<T: serde::Serialize + Sync>(value: &'a T) -> Self {
         Value::Serde(value)
     }
 }
@@ -139,9 +139,10 @@ impl PartialEq for Value<'_> {
             (Value::List(a), Value::List(b)) => a == b,
             (Value::Object(a), Value::Object(b)) => a == b,
             (Value::Raw(a), Value::Raw(b)) => a == b,
-            (Value::Serde(a), Value::Serde(b)) => {
-                core::ptr::addr_eq(*a as *const dyn ToJson, *b as *const dyn ToJson)
-            }
+            (Value::Serde(a), Value::Serde(b)) => core::ptr::addr_eq(
+                *a as *const (dyn ToJson + Sync),
+                *b as *const (dyn ToJson + Sync),
+            ),
             _ => false,
         }
     }
