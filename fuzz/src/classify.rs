@@ -108,9 +108,10 @@ fn retry_after_oracle(v: &[u8]) -> Option<u32> {
 /// Independent reading of an IMF-fixdate, as leniently as the core reads it (day 1–31 in
 /// any month, second 60 allowed, any day name).
 fn http_date_oracle(v: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(v)
-        .ok()?
-        .trim_matches(|c: char| c.is_ascii_whitespace());
+    let b = v.trim_ascii();
+    // The day name is not checked (any three bytes), the rest must be ASCII.
+    let s = std::str::from_utf8(b.get(3..)?).ok()?;
+    let s = format!("Day{s}");
     let b = s.as_bytes();
     if b.len() != 29 || &b[3..5] != b", " || !s.ends_with(" GMT") {
         return None;
