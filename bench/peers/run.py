@@ -272,10 +272,9 @@ def build_peers(args) -> list[Peer]:
         key="send", label="send (this project)", version=send_version,
         argv=lambda url, inp: [send, "--api-key", API_KEY, "--server-url", url,
                                "--flush-queue-size", FLUSH_SIZE, "--input", inp],
-        # To measure memory per queued event, give `send` a hold mode that prints a JSON
-        # line {"held":N,"rss_before_kb":A,"rss_after_kb":B} and return its argv here.
-        hold_argv=None,
-        hold_na="n/a (no hold mode wired in yet)",
+        # `send --hold` queues every event with sending off and prints
+        # {"held":N,"rss_before_kb":A,"rss_after_kb":B}.
+        hold_argv=lambda inp: [send, "--api-key", API_KEY, "--hold", "--input", inp],
         unavailable=send_unavailable,
         settings="--flush-queue-size 1000, every other option at its default (its flush interval "
                  "and in-flight limit are its own; a run takes well under its 10 s default interval)",

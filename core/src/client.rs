@@ -355,6 +355,12 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         self.config.opt_out = yes;
     }
 
+    /// Stop or resume sending; events keep queueing while offline (up to the queue's
+    /// capacity and its full policy).
+    pub fn set_offline(&mut self, yes: bool) {
+        self.config.offline = yes;
+    }
+
     /// The running totals.
     pub fn counters(&self) -> &Counters {
         &self.counters
@@ -585,7 +591,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
     /// When [`Client::next_request`] should be called again, if nothing else happens
     /// (a new event, a flush, a response). `None`: nothing to do until then.
     pub fn next_wakeup(&self, now: Instant) -> Option<Instant> {
-        if self.flights.iter().all(|f| f.active) {
+        if self.config.offline || self.flights.iter().all(|f| f.active) {
             return None;
         }
         let (go, next) = self.due(now);
@@ -606,6 +612,9 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
     where
         'c: 'b,
     {
+        if self.config.offline {
+            return None;
+        }
         let slot = self.flights.iter().position(|f| !f.active)? as u8;
         let max_bytes = self.config.max_request_bytes.min(buf.len());
         loop {

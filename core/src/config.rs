@@ -82,6 +82,8 @@ pub struct Config<'c> {
     pub queue_full: QueueFullPolicy,
     /// Accept no events at all.
     pub opt_out: bool,
+    /// Keep queueing but send nothing (a device without a network, a paused sender).
+    pub offline: bool,
     /// Wall-clock time, as ms since the epoch at `Instant` zero, when known up front.
     /// Otherwise it is learned from responses.
     pub clock_offset_ms: Option<i64>,
@@ -100,6 +102,7 @@ impl fmt::Debug for Config<'_> {
             .field("rules", &self.rules)
             .field("queue_full", &self.queue_full)
             .field("opt_out", &self.opt_out)
+            .field("offline", &self.offline)
             .field("clock_offset_ms", &self.clock_offset_ms)
             .finish()
     }
@@ -120,6 +123,7 @@ impl<'c> Config<'c> {
             rules: Rules { min_id_length: 5 },
             queue_full: QueueFullPolicy::RejectNewest,
             opt_out: false,
+            offline: false,
             clock_offset_ms: None,
         }
     }
@@ -191,6 +195,13 @@ impl<'c> Config<'c> {
     #[must_use]
     pub const fn opt_out(mut self, yes: bool) -> Self {
         self.opt_out = yes;
+        self
+    }
+
+    /// Queue events but send nothing until set back online.
+    #[must_use]
+    pub const fn offline(mut self, yes: bool) -> Self {
+        self.offline = yes;
         self
     }
 

@@ -259,3 +259,16 @@ fn shutdown_drops_everything_pending_with_a_reason() {
     );
     assert_eq!(c.counters().pending(), 0);
 }
+
+#[test]
+fn offline_queues_without_sending_until_back_online() {
+    let mut c = client(Config::new("KEY").offline(true));
+    let mut log = Log::default();
+    log_n(&mut c, &mut log, at(0), 3, 3);
+    c.flush();
+    assert!(next(&mut c, &mut log, at(60_000)).is_none());
+    assert_eq!(c.next_wakeup(at(60_000)), None);
+    c.set_offline(false);
+    let sent = next(&mut c, &mut log, at(60_000)).expect("sends once online");
+    assert_eq!(event_types(&sent.body).len(), 3);
+}

@@ -75,6 +75,74 @@ struct Args {
     /// Read events from this file instead of stdin.
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Benchmark mode: read every line into memory, queue them all with sending off, and
+    /// print `{"held":N,"rss_before_kb":A,"rss_after_kb":B}` (memory per queued event);
+    /// nothing is sent.
+    #[arg(long)]
+    hold: bool,
+}
+
+/// Resident set size of this process in KiB (Linux), 0 where unknown.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// `--hold`: how much memory queued events take, with sending off.
+fn hold(args: &Args, input: Box<dyn Read>) -> ExitCode {
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    for line in BufReader::new(input).split(b'\n') {
+        match line {
+            Ok(l) if !l.trim_ascii().is_empty() => lines.push(l),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("send: reading input failed: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let bytes: usize = lines.iter().map(Vec::len).sum();
+    let options = options(args)
+        .offline(true)
+        // Encoding adds `insert_id` and `library`: room for twice the input.
+        .queue_capacity(2 * bytes + (1 << 16), lines.len() + 1);
+    let client = match amplitude_reqwest::init(&args.api_key, options) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("send: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let before = rss_kib();
+    let mut held = 0u64;
+    let mut refused = 0u64;
+    for (i, line) in lines.iter().enumerate() {
+        let reason = match with_event(line.trim_ascii(), |event| client.log_event(event)) {
+            Ok(Ok(_)) => {
+                held += 1;
+                continue;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        refused += 1;
+        if refused <= 10 {
+            eprintln!("line {}: {reason}", i + 1);
+        }
+    }
+    let after = rss_kib();
+    let encoded = client.queued_bytes();
+    let _ = client.shutdown_blocking(Duration::ZERO);
+    println!(
+        r#"{{"held":{held},"rss_before_kb":{before},"rss_after_kb":{after},"input_bytes":{bytes},"encoded_bytes":{encoded}}}"#
+    );
+    ExitCode::SUCCESS
 }
 
 fn options(a: &Args) -> Options {
@@ -146,6 +214,9 @@ fn main() -> ExitCode {
         },
         None => Box::new(io::stdin().lock()),
     };
+    if args.hold {
+        return hold(&args, input);
+    }
     let client = match amplitude_reqwest::init(&args.api_key, options(&args)) {
         Ok(c) => c,
         Err(e) => {

@@ -110,6 +110,7 @@ fn setup(api_key: &str, o: &Options) -> Result<(Arc<Inner>, SenderConfig), InitE
         .max_request_bytes(o.max_request_bytes)
         .min_id_length(o.min_id_length)
         .queue_full(o.queue_full)
+        .offline(o.offline)
         .clock_offset_ms(unix_ms);
     let retry = ExponentialBackoff {
         base: emb(o.backoff_base),
@@ -539,6 +540,19 @@ impl Client {
         self.inner().opt_out.store(opt_out, Ordering::Relaxed);
     }
 
+    /// Stop sending (events keep queueing) or resume. While offline, flushes wait
+    /// until their deadline.
+    ///
+    /// ```
+    /// # let client = amplitude_reqwest::init("KEY", amplitude_reqwest::Options::default().offline(true)).unwrap();
+    /// client.set_offline(false); // sends what queued meanwhile
+    /// ```
+    pub fn set_offline(&self, offline: bool) {
+        let inner = self.inner();
+        inner.lock().core.set_offline(offline);
+        inner.wake.notify_one();
+    }
+
     /// Running totals: at every moment
     /// `accepted == delivered + rejected + dropped + pending()`.
     pub fn counters(&self) -> Counters {
@@ -548,6 +562,13 @@ impl Client {
     /// Events in the queue (waiting or in flight).
     pub fn queued(&self) -> usize {
         self.inner().lock().core.queue().len()
+    }
+
+    /// Bytes of encoded events in the queue (each event also takes 56 bytes of
+    /// metadata).
+    pub fn queued_bytes(&self) -> usize {
+        use amplitude_core::queue::Batcher;
+        self.inner().lock().core.queue().used_bytes()
     }
 }
 

@@ -34,6 +34,7 @@ pub type OutcomeCallback = Arc<dyn Fn(&OutcomeReport<'_>) + Send + Sync>;
 /// | [`flush_timeout`](Self::flush_timeout) | 30 s |
 /// | [`drop_timeout`](Self::drop_timeout) | 2 s |
 /// | [`opt_out`](Self::opt_out) | off |
+/// | [`offline`](Self::offline) | off |
 ///
 /// ```
 /// use std::time::Duration;
@@ -69,6 +70,7 @@ pub struct Options {
     pub(crate) queue_events: usize,
     pub(crate) queue_full: QueueFullPolicy,
     pub(crate) opt_out: bool,
+    pub(crate) offline: bool,
     pub(crate) flush_timeout: Duration,
     pub(crate) drop_timeout: Duration,
     pub(crate) gzip: bool,
@@ -96,6 +98,7 @@ impl Default for Options {
             queue_events: 200_000,
             queue_full: QueueFullPolicy::RejectNewest,
             opt_out: false,
+            offline: false,
             flush_timeout: Duration::from_secs(30),
             drop_timeout: Duration::from_secs(2),
             gzip: false,
@@ -123,6 +126,7 @@ impl fmt::Debug for Options {
             .field("queue_events", &self.queue_events)
             .field("queue_full", &self.queue_full)
             .field("opt_out", &self.opt_out)
+            .field("offline", &self.offline)
             .field("flush_timeout", &self.flush_timeout)
             .field("drop_timeout", &self.drop_timeout)
             .field("gzip", &self.gzip)
@@ -194,6 +198,11 @@ impl Options {
         /// Accept no events (they are counted as opted out). Can be changed later with
         /// [`Client::set_opt_out`](crate::Client::set_opt_out).
         opt_out: bool
+    );
+    setter!(
+        /// Start offline: events queue (up to the queue's capacity) but nothing is sent
+        /// until [`Client::set_offline`](crate::Client::set_offline)`(false)`.
+        offline: bool
     );
     setter!(
         /// How long [`Client::flush`](crate::Client::flush) waits for final outcomes.
