@@ -3,8 +3,9 @@
 #
 #   fuzz/run.sh [seconds]
 #
-# Needs the nightly toolchain and cargo-fuzz:
-#   rustup toolchain install nightly && cargo install cargo-fuzz --locked
+# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`, about a minute) and a nightly
+# toolchain; where only a stable toolchain exists, stable runs with RUSTC_BOOTSTRAP=1
+# (libFuzzer instrumentation and AddressSanitizer need -Z flags).
 #
 # Each target starts from its committed seeds (fuzz/seeds/<target>, read-only) plus its
 # working corpus (fuzz/corpus/<target>, git-ignored). A crash leaves the input in
@@ -17,7 +18,19 @@ cd "$here"
 
 targets=(classify_response encode_event raw_json pipeline_model)
 
-cargo +nightly fuzz build || exit 1
+if cargo +nightly --version >/dev/null 2>&1; then
+    fuzz=(cargo +nightly fuzz)
+else
+    echo "fuzz: no nightly toolchain, using stable with RUSTC_BOOTSTRAP=1"
+    export RUSTC_BOOTSTRAP=1
+    fuzz=(cargo fuzz)
+fi
+if ! "${fuzz[@]}" --version >/dev/null 2>&1; then
+    echo "fuzz: cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2
+    exit 1
+fi
+
+"${fuzz[@]}" build || exit 1
 
 failed=()
 for t in "${targets[@]}"; do
@@ -27,7 +40,7 @@ for t in "${targets[@]}"; do
         classify_response | encode_event | raw_json) dict=(-dict=dict/json.dict) ;;
     esac
     echo "=== $t: ${secs}s"
-    if ! cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+    if ! "${fuzz[@]}" run "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
         2>"artifacts/$t.log"; then
         failed+=("$t")
