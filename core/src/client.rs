@@ -154,6 +154,9 @@ struct Flight {
     events: u16,
 }
 
+/// Longest pause a 429's `Retry-After` can impose on throttled keys.
+const MAX_THROTTLE_PAUSE: Duration = Duration::from_secs(300);
+
 /// Full batches delivered at a 413-learned limit before it is raised by an eighth.
 const PROBE_AFTER: u16 = 16;
 
@@ -454,16 +457,23 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
                     return Err(LogError::Encode(e));
                 }
                 Err(PushError::TooLarge) => {
+                    // Larger than the whole queue; say so in request terms when it is
+                    // also larger than a request may be.
+                    let size = crate::encode::encoded_len(event).unwrap_or(0);
                     self.counters.invalid += 1;
-                    return Err(LogError::TooLarge { bytes: 0 });
+                    let bytes = if size > max { size } else { 0 };
+                    return Err(LogError::TooLarge { bytes });
                 }
                 Err(PushError::Full) => {
-                    if self.config.queue_full == QueueFullPolicy::RejectNewest
-                        || !self.evict_oldest(sink)
-                    {
-                        self.counters.refused_full += 1;
-                        return Err(LogError::QueueFull);
-                    }
+                    // Size it first: an event that can never fit must not cost evictions.
+                    let size = match crate::encode::encoded_len(event) {
+                        Ok(size) => size,
+                        Err(e) => {
+                            self.counters.invalid += 1;
+                            return Err(LogError::Encode(e));
+                        }
+                    };
+                    self.make_room(size, sink)?;
                 }
             }
         }
@@ -496,13 +506,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
         loop {
             match self.queue.push(meta, &mut |w| Ok(w.raw(prepared.json)?)) {
                 Ok(()) => break,
-                Err(PushError::Full)
-                    if self.config.queue_full == QueueFullPolicy::EvictOldest
-                        && self.evict_oldest(sink) => {}
-                Err(PushError::Full) => {
-                    self.counters.refused_full += 1;
-                    return Err(LogError::QueueFull);
-                }
+                Err(PushError::Full) => self.make_room(len, sink)?,
                 Err(PushError::TooLarge) => {
                     self.counters.invalid += 1;
                     return Err(LogError::TooLarge { bytes: 0 });
@@ -526,6 +530,41 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
             Refused::Filtered => self.counters.filtered += 1,
             Refused::OptedOut => self.counters.opted_out += 1,
         }
+    }
+
+    /// After a full queue refused an event of `size` bytes: evict the oldest waiting
+    /// event if the policy allows and that can help, else say why not.
+    fn make_room<S: OutcomeSink + ?Sized>(
+        &mut self,
+        size: usize,
+        sink: &mut S,
+    ) -> Result<(), LogError> {
+        let (slots, bytes) = self.queue.capacity();
+        if size > self.max_event_bytes() {
+            self.counters.invalid += 1;
+            return Err(LogError::TooLarge { bytes: size });
+        }
+        if size > bytes {
+            self.counters.invalid += 1;
+            return Err(LogError::TooLarge { bytes: 0 });
+        }
+        // Bytes and slots held by requests in flight cannot be freed by evicting.
+        let (mut flying, mut flying_bytes) = (0usize, 0usize);
+        for pos in 0..self.queue.len() {
+            if self.queue.meta(pos).state != State::Queued {
+                flying += 1;
+                flying_bytes += self.queue.bytes(pos).len();
+            }
+        }
+        let could_fit = flying < slots && flying_bytes + size <= bytes;
+        if self.config.queue_full == QueueFullPolicy::RejectNewest
+            || !could_fit
+            || !self.evict_oldest(sink)
+        {
+            self.counters.refused_full += 1;
+            return Err(LogError::QueueFull);
+        }
+        Ok(())
     }
 
     /// Drop the oldest record that is not in flight; `false` if there is none.
@@ -969,6 +1008,7 @@ impl<'c, Q: Batcher, R: RetryPolicy + Clone, const F: usize> Client<'c, Q, R, F>
     ) {
         let until = now
             + hint
+                .map(|h| h.min(MAX_THROTTLE_PAUSE))
                 .unwrap_or(self.config.throttle_pause)
                 .max(self.retry.min_delay());
         let quota =

@@ -145,7 +145,9 @@ fn write_value(w: &mut JsonWriter<'_>, v: &Value<'_>, depth: usize) -> Result<()
         Value::Serde(t) => {
             let start = w.len();
             t.write_json(w)?;
-            validate_json_nested(&w.as_bytes()[start..], depth).map_err(EncodeError::Limits)?;
+            if !w.is_counting() {
+                validate_json_nested(&w.as_bytes()[start..], depth).map_err(EncodeError::Limits)?;
+            }
         }
     }
     Ok(())
@@ -303,14 +305,19 @@ pub fn encode_event<const N: usize>(
         if let Some(obj) = &event.event_properties_object {
             let at = w.len();
             write_value(w, obj, 0)?;
-            let written = &w.as_bytes()[at..];
-            if written.first() != Some(&b'{') || written.last() != Some(&b'}') {
-                return Err(EncodeError::NotAnObject);
+            if w.is_counting() {
+                // Measuring: assume members follow (at most one comma too many).
+                first = false;
+            } else {
+                let written = &w.as_bytes()[at..];
+                if written.first() != Some(&b'{') || written.last() != Some(&b'}') {
+                    return Err(EncodeError::NotAnObject);
+                }
+                first = written.len() == 2
+                    || written[1..written.len() - 1]
+                        .iter()
+                        .all(|b| b.is_ascii_whitespace());
             }
-            first = written.len() == 2
-                || written[1..written.len() - 1]
-                    .iter()
-                    .all(|b| b.is_ascii_whitespace());
             w.truncate(w.len() - 1);
         } else {
             w.raw(b"{")?;
@@ -369,6 +376,22 @@ pub fn encode_event<const N: usize>(
         len: w.len() - start,
         has_time: event.time.is_some(),
     })
+}
+
+/// The size [`encode_event`] would write for `event` (a byte more when it has a
+/// whole-object `event_properties`), without writing anything.
+///
+/// ```
+/// use amplitude_core::{Event, encode::{encode_event, encoded_len, Rng}, json::JsonWriter};
+/// let ev: Event = Event::new("Login").user_id("user-1234").property("n", 1);
+/// let mut buf = [0u8; 512];
+/// let mut w = JsonWriter::new(&mut buf);
+/// assert_eq!(encoded_len(&ev)?, encode_event(&ev, &mut Rng::new(1), &mut w)?.len);
+/// # Ok::<(), amplitude_core::encode::EncodeError>(())
+/// ```
+pub fn encoded_len<const N: usize>(event: &Event<'_, N>) -> Result<usize, EncodeError> {
+    let mut w = JsonWriter::counting();
+    encode_event(event, &mut Rng::new(0), &mut w).map(|e| e.len)
 }
 
 fn write_str_object(

@@ -37,6 +37,8 @@ impl core::error::Error for BufferFull {}
 pub struct JsonWriter<'b> {
     buf: &'b mut [u8],
     len: usize,
+    /// Measure only: count the bytes, store nothing.
+    counting: bool,
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -62,7 +64,34 @@ static ESCAPE: [u8; 256] = {
 impl<'b> JsonWriter<'b> {
     /// A writer that fills `buf` from the start.
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Self { buf, len: 0 }
+        Self {
+            buf,
+            len: 0,
+            counting: false,
+        }
+    }
+
+    /// A writer that only counts: it never fills up and stores nothing, so
+    /// [`JsonWriter::as_bytes`] is empty. Used to size an event before making room for it.
+    ///
+    /// ```
+    /// use amplitude_core::json::JsonWriter;
+    /// let mut w = JsonWriter::counting();
+    /// w.str("a\"b")?;
+    /// assert_eq!(w.len(), 6);
+    /// # Ok::<(), amplitude_core::json::BufferFull>(())
+    /// ```
+    pub fn counting() -> JsonWriter<'static> {
+        JsonWriter {
+            buf: &mut [],
+            len: 0,
+            counting: true,
+        }
+    }
+
+    /// Whether this writer only counts (see [`JsonWriter::counting`]).
+    pub fn is_counting(&self) -> bool {
+        self.counting
     }
 
     /// Bytes written so far.
@@ -77,7 +106,11 @@ impl<'b> JsonWriter<'b> {
 
     /// The bytes written so far.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        if self.counting {
+            &[]
+        } else {
+            &self.buf[..self.len]
+        }
     }
 
     /// Forget everything after `len` bytes (used to undo a partial write).
@@ -91,6 +124,10 @@ impl<'b> JsonWriter<'b> {
     #[inline]
     pub fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferFull> {
         let end = self.len.checked_add(bytes.len()).ok_or(BufferFull)?;
+        if self.counting {
+            self.len = end;
+            return Ok(());
+        }
         let dst = self.buf.get_mut(self.len..end).ok_or(BufferFull)?;
         dst.copy_from_slice(bytes);
         self.len = end;
@@ -99,6 +136,10 @@ impl<'b> JsonWriter<'b> {
 
     #[inline]
     fn byte(&mut self, b: u8) -> Result<(), BufferFull> {
+        if self.counting {
+            self.len += 1;
+            return Ok(());
+        }
         let slot = self.buf.get_mut(self.len).ok_or(BufferFull)?;
         *slot = b;
         self.len += 1;
@@ -144,6 +185,10 @@ impl<'b> JsonWriter<'b> {
     fn quoted(&mut self, open: &[u8], bytes: &[u8], close: &[u8]) -> Result<(), BufferFull> {
         let n = open.len() + bytes.len() + close.len();
         let end = self.len.checked_add(n).ok_or(BufferFull)?;
+        if self.counting {
+            self.len = end;
+            return Ok(());
+        }
         let dst = self.buf.get_mut(self.len..end).ok_or(BufferFull)?;
         let (a, rest) = dst.split_at_mut(open.len());
         a.copy_from_slice(open);
@@ -269,6 +314,11 @@ pub enum JsonError {
     StringTooLong,
     /// An object has more than [`MAX_OBJECT_KEYS`] keys.
     TooManyKeys,
+    /// A number too large for a 64-bit float (`1e400`): JSON parsers refuse it.
+    NumberOutOfRange {
+        /// Byte offset where the number starts.
+        at: usize,
+    },
 }
 
 impl fmt::Display for JsonError {
@@ -281,6 +331,12 @@ impl fmt::Display for JsonError {
             }
             JsonError::TooManyKeys => {
                 write!(f, "JSON object with more than {MAX_OBJECT_KEYS} keys")
+            }
+            JsonError::NumberOutOfRange { at } => {
+                write!(
+                    f,
+                    "JSON number at byte {at} is too large for a 64-bit float"
+                )
             }
         }
     }
@@ -518,9 +574,11 @@ impl Scanner<'_> {
     }
 
     fn number(&mut self) -> Result<(), JsonError> {
+        let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
         }
+        let int_start = self.i;
         match self.peek() {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => {
@@ -528,23 +586,74 @@ impl Scanner<'_> {
             }
             _ => return Err(self.err()),
         }
+        let int = int_start..self.i;
+        let mut frac = self.i..self.i;
         if self.peek() == Some(b'.') {
             self.i += 1;
+            let f = self.i;
             if self.digits() == 0 {
                 return Err(self.err());
             }
+            frac = f..self.i;
         }
+        let mut exp: i64 = 0;
         if let Some(b'e' | b'E') = self.peek() {
             self.i += 1;
+            let negative = self.peek() == Some(b'-');
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
             }
+            let e = self.i;
             if self.digits() == 0 {
                 return Err(self.err());
             }
+            for &d in &self.s[e..self.i] {
+                exp = (exp * 10 + i64::from(d - b'0')).min(1 << 40);
+            }
+            if negative {
+                exp = -exp;
+            }
+        }
+        if overflows_f64(&self.s[int], &self.s[frac], exp) {
+            return Err(JsonError::NumberOutOfRange { at: start });
         }
         Ok(())
     }
+}
+
+/// Digits of the smallest decimal that rounds to infinity as an `f64`
+/// (2^1024 − 2^970, halfway between `f64::MAX` and 2^1024), times 10^-308.
+const F64_OVERFLOW: &[u8] = b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792";
+
+/// Whether the number `int.frac × 10^exp` is too large for an `f64` (JSON parsers such as
+/// serde_json refuse it; small ones just become 0).
+fn overflows_f64(int: &[u8], frac: &[u8], exp: i64) -> bool {
+    // Significant digits and the decimal exponent of the first one.
+    let int_sig = int.iter().position(|&d| d != b'0').map(|p| &int[p..]);
+    let (first_exp, lead_frac) = match int_sig {
+        Some(digits) => (digits.len() as i64 - 1, 0),
+        None => match frac.iter().position(|&d| d != b'0') {
+            Some(p) => (-(p as i64) - 1, p),
+            None => return false, // zero
+        },
+    };
+    let e10 = first_exp + exp;
+    if e10 != 308 {
+        return e10 > 308;
+    }
+    let digits = int_sig
+        .unwrap_or(&[])
+        .iter()
+        .chain(&frac[lead_frac..])
+        .copied();
+    let mut digits = digits.chain(core::iter::repeat(b'0'));
+    for &limit in F64_OVERFLOW {
+        let d = digits.next().unwrap_or(b'0');
+        if d != limit {
+            return d > limit;
+        }
+    }
+    true // exactly halfway: rounds to even, which is 2^1024
 }
 
 #[cfg(test)]
@@ -598,6 +707,16 @@ mod tests {
         w.raw(b" ").unwrap();
         w.f64(-1e300).unwrap();
         assert_eq!(w.as_bytes(), b"-9223372036854775808 0.1 -1e300");
+    }
+
+    #[test]
+    fn numbers_too_large_for_f64_are_refused_like_serde_json_does() {
+        for bad in [&b"1e400"[..], b"-2e308", b"1.7976931348623159e308", b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792", b"0.00001e314"] {
+            assert!(matches!(validate_json(bad), Err(JsonError::NumberOutOfRange { .. })), "{:?}", core::str::from_utf8(bad));
+        }
+        for good in [&b"1.7976931348623157e308"[..], b"1.7976931348623158e308", b"1e-400", b"0e999999", b"0.0", b"179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791"] {
+            assert_eq!(validate_json(good), Ok(()), "{:?}", core::str::from_utf8(good));
+        }
     }
 
     #[test]

@@ -60,12 +60,92 @@ impl IndexSet {
 /// assert_ne!(key_hash(b"d", "device-1"), key_hash(b"u", "device-1"));
 /// ```
 pub fn key_hash(kind: &[u8; 1], id: &str) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for &b in kind.iter().chain(id.as_bytes()) {
+    finish(fnv(fnv(FNV_START, kind), id.as_bytes()))
+}
+
+const FNV_START: u32 = 0x811c_9dc5;
+
+fn fnv(mut h: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
+    h
+}
+
+fn finish(h: u32) -> u32 {
     if h == 0 { 1 } else { h }
+}
+
+/// [`key_hash`] of the string whose JSON text (between the quotes, escapes and all) is
+/// `escaped`, without unescaping into a buffer (so any length and any escape, surrogate
+/// pairs included, works). Malformed escapes hash as written.
+fn key_hash_escaped(kind: &[u8; 1], escaped: &str) -> u32 {
+    let b = escaped.as_bytes();
+    let hex4 = |at: usize| -> Option<u32> {
+        let s = b.get(at..at + 4)?;
+        let mut v = 0u32;
+        for &c in s {
+            v = (v << 4) | char::from(c).to_digit(16)?;
+        }
+        Some(v)
+    };
+    let mut h = fnv(FNV_START, kind);
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            let start = i;
+            while i < b.len() && b[i] != b'\\' {
+                i += 1;
+            }
+            h = fnv(h, &b[start..i]);
+            continue;
+        }
+        let simple = match b.get(i + 1) {
+            Some(b'"') => Some(b'"'),
+            Some(b'\\') => Some(b'\\'),
+            Some(b'/') => Some(b'/'),
+            Some(b'b') => Some(0x08),
+            Some(b'f') => Some(0x0c),
+            Some(b'n') => Some(b'\n'),
+            Some(b'r') => Some(b'\r'),
+            Some(b't') => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            h = fnv(h, &[c]);
+            i += 2;
+            continue;
+        }
+        let decoded = (b.get(i + 1) == Some(&b'u'))
+            .then(|| hex4(i + 2))
+            .flatten()
+            .and_then(|hi| {
+                if (0xD800..0xDC00).contains(&hi) {
+                    let lo = (b.get(i + 6..i + 8) == Some(b"\\u"))
+                        .then(|| hex4(i + 8))
+                        .flatten()?;
+                    let cp = 0x10000
+                        + ((hi - 0xD800) << 10)
+                        + lo.checked_sub(0xDC00).filter(|l| *l < 0x400)?;
+                    Some((char::from_u32(cp)?, 12))
+                } else {
+                    Some((char::from_u32(hi)?, 6))
+                }
+            });
+        match decoded {
+            Some((c, len)) => {
+                let mut buf = [0u8; 4];
+                h = fnv(h, c.encode_utf8(&mut buf).as_bytes());
+                i += len;
+            }
+            None => {
+                h = fnv(h, &b[i..i + 1]);
+                i += 1;
+            }
+        }
+    }
+    finish(h)
 }
 
 /// A fixed-capacity set of id hashes; remembers if more ids were listed than it holds.
@@ -174,8 +254,9 @@ pub struct Classified {
 /// assert_eq!(c.class, Class::Retry);
 /// ```
 pub fn classify(status: u16, body: &[u8]) -> Classified {
-    let mut scratch = [0u8; 256];
-    let parsed = serde_json_core::from_slice_escaped::<Body>(body, &mut scratch)
+    // No unescape buffer: strings arrive as written, and ids are hashed through their
+    // escapes (serde-json-core cannot unescape surrogate pairs).
+    let parsed = serde_json_core::from_slice::<Body>(body)
         .ok()
         .map(|(b, _)| b);
     let body_parsed = parsed.is_some();
@@ -311,6 +392,12 @@ impl<'de> Visitor<'de> for HashedId<'_> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an id")
     }
+    /// serde-json-core (read without an unescape buffer) hands strings over as written.
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<(), E> {
+        self.0.insert(key_hash_escaped(self.1, s));
+        Ok(())
+    }
+    /// Deserializers that unescape (serde_json, for one) hand over the text itself.
     fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
         self.0.insert(key_hash(self.1, s));
         Ok(())
@@ -444,5 +531,40 @@ impl<'de> de::Deserialize<'de> for Body {
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::*;
+
+    #[test]
+    fn escaped_ids_hash_like_the_ids_they_spell() {
+        for (escaped, plain) in [
+            ("device-1", "device-1"),
+            (r"d\u00e9vice\/1", "dévice/1"),
+            (r"\ud83d\ude00-user", "😀-user"),
+            (r#"a\"b\\c\n"#, "a\"b\\c\n"),
+            (r"\u2713", "✓"),
+        ] {
+            assert_eq!(
+                key_hash_escaped(b"u", escaped),
+                key_hash(b"u", plain),
+                "{escaped}"
+            );
+        }
+        // Malformed escapes do not panic.
+        for bad in [r"\", r"\u12", r"\ud800", r"\ud800\u0041", r"\x"] {
+            let _ = key_hash_escaped(b"u", bad);
+        }
+    }
+
+    #[test]
+    fn a_throttled_emoji_user_is_recognised() {
+        let body = br#"{"code":429,"throttled_users":{"\ud83d\ude00-user":31},"exceeded_daily_quota_devices":{"d\u00e9vice-1":500900}}"#;
+        let c = classify(429, body);
+        assert!(c.body_parsed);
+        assert!(c.body.throttled_users.contains(key_hash(b"u", "😀-user")));
+        assert!(c.body.quota_devices.contains(key_hash(b"d", "dévice-1")));
     }
 }

@@ -587,7 +587,7 @@ fn justify_encode_error(ev: &OwnedEvent, e: EncodeError) {
             JsonError::TooDeep => s.depth + depth > MAX_DEPTH,
             JsonError::StringTooLong => s.longest_string > MAX_STRING_CHARS,
             JsonError::TooManyKeys => s.most_keys > 1024,
-            JsonError::Syntax { .. } => false,
+            JsonError::Syntax { .. } | JsonError::NumberOutOfRange { .. } => false,
         }
     };
     let ok = match e {

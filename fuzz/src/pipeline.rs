@@ -577,13 +577,10 @@ impl<const F: usize> Harness<F> {
                 assert!(reports.is_empty());
             }
             (r, Ok(len)) => {
-                // KNOWN (reported): the size limit is checked while the event is written
-                // into the queue, so a too-large event meets a full queue first: it is
-                // refused as QueueFull (reject-newest), or the oldest events are evicted
-                // to make room before it is refused as TooLarge (evict-oldest). Modelled
-                // as the core does it; the right answer would be TooLarge, no evictions.
-                let too_large = len > max_event;
-                // Model the queue: evictions (oldest not in flight first) until it fits.
+                // An event that can never fit is refused as too large, without evicting
+                // anything; otherwise evict-oldest evicts (oldest not in flight first) only
+                // when that can make room.
+                let too_large = len > max_event || len > arena;
                 let mut queued: Vec<u64> = self
                     .events
                     .iter()
@@ -595,9 +592,19 @@ impl<const F: usize> Harness<F> {
                     .iter()
                     .map(|s| self.events[*s as usize].json_len)
                     .sum();
+                let flying: Vec<u64> = queued
+                    .iter()
+                    .copied()
+                    .filter(|s| self.events[*s as usize].flight.is_some())
+                    .collect();
+                let flying_bytes: usize = flying
+                    .iter()
+                    .map(|s| self.events[*s as usize].json_len)
+                    .sum();
+                let could_fit = flying.len() < slots && flying_bytes + len <= arena;
                 let mut evicted = Vec::new();
                 let fits = |q: &Vec<u64>, used: usize| q.len() < slots && used + len <= arena;
-                while !fits(&queued, used) && self.setup.evict {
+                while !too_large && !fits(&queued, used) && self.setup.evict && could_fit {
                     let Some(pos) = queued
                         .iter()
                         .position(|s| self.events[*s as usize].flight.is_none())
@@ -608,16 +615,15 @@ impl<const F: usize> Harness<F> {
                     used -= self.events[s as usize].json_len;
                     evicted.push((s, Outcome::Dropped(DropReason::QueueFull)));
                 }
-                let room = fits(&queued, used);
-                let accept = room && !too_large;
-                if too_large && room {
+                if too_large {
+                    let bytes = if len > max_event { len } else { 0 };
                     assert_eq!(
                         r,
-                        Err(LogError::TooLarge { bytes: len }),
-                        "{len} bytes, limit {max_event}"
+                        Err(LogError::TooLarge { bytes }),
+                        "{len} bytes, limit {max_event}, arena {arena}"
                     );
                     self.invalid += 1;
-                } else if accept {
+                } else if fits(&queued, used) {
                     assert_eq!(
                         r,
                         Ok(Logged::Queued(EventId(seq))),
@@ -630,10 +636,9 @@ impl<const F: usize> Harness<F> {
                         "full queue ({} of {slots}, {used}+{len} of {arena} bytes)",
                         queued.len()
                     );
-                    // KNOWN (reported): evict-oldest evicts every queued event it can
-                    // before finding that in-flight ones still leave no room.
                     self.refused_full += 1;
                 }
+                let accept = !too_large && fits(&queued, used);
                 assert_eq!(reports, evicted, "evictions");
                 for (s, o) in evicted {
                     self.settle(s, o);
