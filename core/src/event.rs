@@ -423,6 +423,12 @@ impl<'a, const N: usize> Event<'a, N> {
         self
     }
 
+    /// Set any descriptive string field in place (no move of the event, unlike the
+    /// builder methods; for loops over many fields).
+    pub fn set_string(&mut self, field: StrField, value: &'a str) {
+        self.strings[field as usize] = Some(value);
+    }
+
     /// Read a descriptive string field.
     pub fn get_string(&self, field: StrField) -> Option<&'a str> {
         self.strings[field as usize]

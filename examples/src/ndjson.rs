@@ -419,12 +419,12 @@ pub fn with_event<R>(line: &[u8], f: impl FnOnce(Event<'_>) -> R) -> Result<R, L
     });
     for (field, value) in l.strings() {
         if let Some(v) = value {
-            e = e.string(field, &v.0);
+            e.set_string(field, &v.0);
         }
     }
     if let Some(raw) = l.event_properties {
         let props = RawJson::new(raw.get()).map_err(|err| field_err("event_properties", err))?;
-        e = e.event_properties(Value::Raw(props));
+        e.event_properties_object = Some(Value::Raw(props));
     }
     if let Some(p) = &user_props {
         p.push_into("user_properties", &mut e, Target::User)?;
