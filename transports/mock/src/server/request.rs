@@ -15,23 +15,9 @@ use serde_json::value::RawValue;
 
 use super::reply::Reply;
 
-/// Ids Amplitude refuses as `user_id` / `device_id` (compared case-insensitively).
-const REJECTED_IDS: &[&str] = &[
-    "anonymous",
-    "nil",
-    "none",
-    "null",
-    "n/a",
-    "na",
-    "undefined",
-    "unknown",
-    "",
-    "00000000-0000-0000-0000-000000000000",
-    "{}",
-    "lmy47d",
-    "0",
-    "-1",
-];
+/// Ids Amplitude refuses as `user_id` / `device_id` (compared case-insensitively): the
+/// same list the SDK core validates against.
+use amplitude_core::validate::REJECTED_IDS;
 
 /// Default minimum length of `user_id` / `device_id`.
 pub(crate) const DEFAULT_MIN_ID_LENGTH: usize = 5;
